@@ -1,0 +1,57 @@
+"""Stage `features`: run the frozen backbone once and cache its output.
+
+Writes data/features/<split>_x.npy (one feature vector per image, in manifest
+order) and <split>_y.npy (integer labels). Rows are written to a memory-mapped
+.npy batch by batch, so memory does not grow with the number of images.
+"""
+
+import shutil
+
+import numpy as np
+from numpy.lib.format import open_memmap
+from tqdm import tqdm
+
+from stages import backbones, manifest, params
+from stages.errors import run
+from stages.inputs import batches
+from stages.paths import FEATURES, SPLITS
+
+
+def extract(network, data, count, path, desc):
+    features = None
+    row = 0
+    with tqdm(total=count, desc=desc, unit="img") as bar:
+        for images, _ in data:
+            batch = network.predict_on_batch(images)
+            if features is None:
+                shape = (count, *batch.shape[1:])
+                features = open_memmap(path, mode="w+", dtype="float32", shape=shape)
+            features[row : row + len(batch)] = batch
+            row += len(batch)
+            bar.update(len(batch))
+    features.flush()
+    return features.shape
+
+
+def load(split):
+    """Cached features and labels of one split."""
+    return np.load(FEATURES / f"{split}_x.npy"), np.load(FEATURES / f"{split}_y.npy")
+
+
+def main():
+    p = params.load()
+    network = backbones.extractor(p.model)
+    images = manifest.read()
+    if FEATURES.exists():
+        shutil.rmtree(FEATURES)
+    FEATURES.mkdir(parents=True)
+    for split in SPLITS:
+        paths, labels = manifest.rows(images, split)
+        data = batches(paths, labels, p.model.backbone, p.model.image_size, p.features.batch_size)
+        shape = extract(network, data, len(paths), FEATURES / f"{split}_x.npy", f"features {split}")
+        np.save(FEATURES / f"{split}_y.npy", labels)
+        print(f"features: {split} {shape}")
+
+
+if __name__ == "__main__":
+    run(main)

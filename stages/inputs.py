@@ -1,0 +1,54 @@
+"""tf.data input pipelines: decode, resize, augment and preprocess images.
+
+Every stage that feeds images to a network (features, finetune, evaluate,
+predict) goes through `decode` and `batches`, so they all see the same pixels.
+"""
+
+import keras
+import tensorflow as tf
+
+from stages.backbones import preprocess
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def decode(jpeg_bytes, size):
+    """JPEG bytes (as written by `clean`) to a float32 size x size x 3 image in [0, 255]."""
+    # INTEGER_ACCURATE is libjpeg's default, the one Pillow uses in `clean`.
+    image = tf.io.decode_jpeg(jpeg_bytes, channels=3, dct_method="INTEGER_ACCURATE")
+    return tf.image.resize(image, (size, size), antialias=True)
+
+
+def augmentation(a, seed):
+    """Keras preprocessing layers from the `augment` params (identity when all off)."""
+    layers = []
+    if a.flip != "none":
+        layers.append(keras.layers.RandomFlip(a.flip, seed=seed))
+    if a.rotation:
+        layers.append(keras.layers.RandomRotation(a.rotation, seed=seed))
+    if a.zoom:
+        layers.append(keras.layers.RandomZoom(a.zoom, seed=seed))
+    if a.translation:
+        layers.append(keras.layers.RandomTranslation(a.translation, a.translation, seed=seed))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def batches(paths, labels, backbone, size, batch_size, *, augment=None, shuffle_seed=None):
+    """Batches of (preprocessed images, labels) read from image files.
+
+    Decoding runs in parallel and ahead of the model (prefetch); augmentation is
+    applied to whole batches before the backbone's own preprocess_input.
+    """
+    data = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), list(labels)))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
+    data = data.map(
+        lambda path, label: (decode(tf.io.read_file(path), size), label),
+        num_parallel_calls=AUTOTUNE,
+    )
+    data = data.batch(batch_size)
+    if augment is not None:
+        data = data.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=AUTOTUNE)
+    prep = preprocess(backbone)
+    data = data.map(lambda x, y: (prep(x), y), num_parallel_calls=AUTOTUNE)
+    return data.prefetch(AUTOTUNE)

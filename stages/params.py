@@ -1,0 +1,182 @@
+"""Load params.yaml and check every key and value before any work starts.
+
+`dvc exp run -S` writes whatever key it is given, so a typo would otherwise be
+silently ignored: every stage validates the whole file, and unknown keys fail.
+Run `python -m stages.params` to check the file by hand.
+"""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import yaml
+
+from stages.backbones import ALPHAS, BACKBONES
+from stages.errors import UserError, run
+
+PARAMS_FILE = Path("params.yaml")
+SOURCES = ("petimages", "kaggle", "cifar10", "local")
+
+
+def choice(*allowed):
+    def check(value):
+        if value not in allowed:
+            return f"must be one of: {', '.join(map(str, allowed))}"
+
+    return check
+
+
+def number(low=None, high=None, *, integer=False, open_low=False, open_high=False, null=False):
+    """A number in [low, high]; open_low/open_high exclude the bounds."""
+
+    def check(value):
+        if value is None and null:
+            return None
+        kind = int if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            return f"must be {'an integer' if integer else 'a number'}" + (" or null" if null else "")
+        too_low = low is not None and (value <= low if open_low else value < low)
+        too_high = high is not None and (value >= high if open_high else value > high)
+        if too_low or too_high:
+            left = "(" if open_low else "["
+            right = ")" if open_high else "]"
+            return f"must be in {left}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}{right}"
+
+    return check
+
+
+def text(null=False):
+    def check(value):
+        if value is None and null:
+            return None
+        if not isinstance(value, str) or not value:
+            return "must be a non-empty string" + (" or null" if null else "")
+
+    return check
+
+
+SCHEMA = {
+    "data": {
+        "source": choice(*SOURCES),
+        "local_dir": text(null=True),
+        "max_per_class": number(1, integer=True, null=True),
+    },
+    "clean": {
+        "min_side": number(1, integer=True),
+        "max_pixels": number(1, integer=True),
+    },
+    "split": {
+        "val": number(0, 1, open_low=True, open_high=True),
+        "test": number(0, 1, open_low=True, open_high=True),
+        "seed": number(0, integer=True),
+    },
+    "model": {
+        "backbone": choice(*BACKBONES),
+        "weights": text(),
+        "image_size": number(1, integer=True),
+        "alpha": choice(*ALPHAS),
+        "pooling": choice("avg", "flatten"),
+    },
+    "features": {
+        "batch_size": number(1, integer=True),
+    },
+    "head": {
+        "units": number(0, integer=True),
+        "dropout": number(0, 1, open_high=True),
+    },
+    "train": {
+        "optimizer": choice("sgd", "adam"),
+        "lr": number(0, open_low=True),
+        "momentum": number(0, 1, open_high=True),
+        "batch_size": number(1, integer=True),
+        "epochs": number(1, integer=True),
+        "patience": number(0, integer=True),
+        "seed": number(0, integer=True),
+    },
+    "finetune": {
+        "unfreeze": number(0, integer=True),
+        "lr": number(0, open_low=True),
+        "epochs": number(0, integer=True),
+    },
+    "augment": {
+        "flip": choice("none", "horizontal", "vertical", "horizontal_and_vertical"),
+        "rotation": number(0, 1, open_high=True),
+        "zoom": number(0, 1, open_high=True),
+        "translation": number(0, 1, open_high=True),
+    },
+}
+
+
+def validate(raw):
+    """Return the params as nested namespaces, or raise UserError naming the bad key."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{PARAMS_FILE}: expected sections {', '.join(SCHEMA)}")
+    for section in raw:
+        if section not in SCHEMA:
+            raise UserError(f"{PARAMS_FILE}: unknown section '{section}' (allowed: {', '.join(SCHEMA)})")
+    sections = {}
+    for section, fields in SCHEMA.items():
+        given = raw.get(section)
+        if not isinstance(given, dict):
+            raise UserError(f"{PARAMS_FILE}: missing section '{section}' (keys: {', '.join(fields)})")
+        for key in given:
+            if key not in fields:
+                raise UserError(
+                    f"{PARAMS_FILE}: unknown key '{section}.{key}' (allowed: {', '.join(fields)})"
+                )
+        for key, check in fields.items():
+            if key not in given:
+                raise UserError(f"{PARAMS_FILE}: missing key '{section}.{key}'")
+            problem = check(given[key])
+            if problem:
+                raise UserError(f"{PARAMS_FILE}: {section}.{key} = {given[key]!r} {problem}")
+        sections[section] = SimpleNamespace(**given)
+    params = SimpleNamespace(**sections)
+    check_together(params)
+    return params
+
+
+def check_together(p):
+    """Rules that involve more than one key."""
+    if p.split.val + p.split.test >= 1:
+        raise UserError(
+            f"{PARAMS_FILE}: split.val + split.test = {p.split.val + p.split.test:g} "
+            "must be below 1 to leave images for training"
+        )
+    if p.data.source == "local":
+        if p.data.local_dir is None:
+            raise UserError(
+                f"{PARAMS_FILE}: data.local_dir is required when data.source is local "
+                "(a folder with one sub-folder of images per class)"
+            )
+        if not Path(p.data.local_dir).is_dir():
+            raise UserError(f"{PARAMS_FILE}: data.local_dir = {p.data.local_dir!r} is not a folder")
+    minimum = BACKBONES[p.model.backbone].min_size
+    if p.model.image_size < minimum:
+        raise UserError(
+            f"{PARAMS_FILE}: model.image_size = {p.model.image_size} is too small for "
+            f"{p.model.backbone} (minimum {minimum})"
+        )
+    if p.model.weights not in ("imagenet", "none") and not Path(p.model.weights).is_file():
+        raise UserError(
+            f"{PARAMS_FILE}: model.weights = {p.model.weights!r} must be imagenet, none, "
+            "or the path of a Keras weights file (.h5 / .weights.h5)"
+        )
+
+
+def load(path=PARAMS_FILE):
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} not found: run from the project root") from None
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {error}") from None
+    return validate(raw)
+
+
+def main():
+    load()
+    print(f"{PARAMS_FILE}: ok")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,25 @@
+"""Where each stage writes: the same paths that dvc.yaml declares."""
+
+from pathlib import Path
+
+RAW = Path("data/raw")
+CLEAN = Path("data/clean")
+CLEAN_IMAGES = CLEAN / "images"
+REJECTED = CLEAN / "rejected.csv"
+CLEAN_REPORT = Path("metrics/clean.json")
+MANIFEST = Path("data/split/manifest.csv")
+FEATURES = Path("data/features")
+HEAD = Path("models/head.keras")
+MODEL = Path("models/model.keras")
+TRAIN_LOG = Path("logs/train")
+FINETUNE_LOG = Path("logs/finetune")
+EVAL_REPORT = Path("metrics/eval.json")
+PLOTS = Path("plots")
+TEST_PREDICTIONS = PLOTS / "test_predictions.csv"
+
+SPLITS = ("train", "val", "test")
+
+
+def model_info(model_path):
+    """The JSON file beside a model that says how to feed it: backbone, size, classes."""
+    return Path(model_path).with_suffix(".json")

@@ -1,0 +1,85 @@
+"""Label new images: `python -m stages.predict PATH [PATH ...]` (files or folders).
+
+Prints one JSON line per image, in input order: {"path", "label", "confidence"},
+or {"path", "error"} for a file that cannot be read; exits 1 if any failed.
+"""
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+from stages.errors import UserError, run
+from stages.images import BadImage, normalize
+from stages.paths import MODEL, model_info
+
+CHUNK = 32
+
+
+def expand(paths):
+    """Files as given; folders walked recursively (hidden files skipped)."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            yield from (
+                f for f in sorted(path.rglob("*")) if f.is_file() and not f.name.startswith(".")
+            )
+        else:
+            yield path
+
+
+def load_model(path):
+    info_path = model_info(path)
+    if not Path(path).exists() or not info_path.exists():
+        raise UserError(f"no trained model at {path}: run `dvc repro` first")
+    import keras
+
+    return keras.models.load_model(path), json.loads(info_path.read_text())
+
+
+def probabilities(model, info, jpeg_bytes):
+    """The same decode, resize and preprocess_input as the training pipeline."""
+    import tensorflow as tf
+
+    from stages.backbones import preprocess
+    from stages.inputs import decode
+
+    images = tf.stack([decode(data, info["image_size"]) for data in jpeg_bytes])
+    return model.predict_on_batch(preprocess(info["backbone"])(images))
+
+
+def predict_chunk(model, info, paths):
+    """Print one line per path; return how many could not be read."""
+    lines, readable = {}, []
+    for path in paths:
+        try:
+            readable.append((path, normalize(path)[0]))
+        except (BadImage, OSError) as error:
+            lines[path] = {"path": str(path), "error": str(error)}
+    if readable:
+        rows = probabilities(model, info, [data for _, data in readable])
+        for (path, _), row in zip(readable, rows):
+            best = int(row.argmax())
+            lines[path] = {"path": str(path), "label": info["classes"][best], "confidence": float(row[best])}
+    for path in paths:
+        print(json.dumps(lines[path]), flush=True)
+    return len(paths) - len(readable)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="image files or folders")
+    parser.add_argument("--model", default=str(MODEL), help="a .keras model (default %(default)s)")
+    args = parser.parse_args()
+
+    model, info = load_model(args.model)
+    files = expand(args.paths)
+    failed = 0
+    while chunk := list(itertools.islice(files, CHUNK)):
+        failed += predict_chunk(model, info, chunk)
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run(main)

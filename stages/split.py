@@ -1,0 +1,62 @@
+"""Stage `split`: a stratified, seeded train/val/test split of the clean images."""
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from stages import params
+from stages.errors import UserError, run
+from stages.paths import CLEAN_IMAGES, MANIFEST
+
+
+def list_images():
+    rows = [
+        (str(path), folder.name)
+        for folder in sorted(d for d in CLEAN_IMAGES.iterdir() if d.is_dir())
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    ]
+    return pd.DataFrame(rows, columns=["path", "label"])
+
+
+def check_counts(images):
+    counts = images.label.value_counts()
+    if len(counts) < 2:
+        raise UserError(f"split needs at least 2 classes with images, found {len(counts)}")
+    few = counts[counts < 3]
+    if len(few):
+        raise UserError(
+            f"class '{few.index[0]}' has {few.iloc[0]} clean image(s); "
+            "each class needs at least 3 (one per split)"
+        )
+
+
+def split(images, val, test, seed):
+    try:
+        train, rest = train_test_split(
+            images, test_size=val + test, stratify=images.label, random_state=seed
+        )
+        val_part, test_part = train_test_split(
+            rest, test_size=test / (val + test), stratify=rest.label, random_state=seed
+        )
+    except ValueError as error:
+        raise UserError(f"cannot split {len(images)} images with these fractions: {error}") from None
+    parts = {"train": train, "val": val_part, "test": test_part}
+    return pd.concat(
+        [part.sort_values("path").assign(split=name) for name, part in parts.items()],
+        ignore_index=True,
+    )
+
+
+def main():
+    p = params.load()
+    images = list_images()
+    check_counts(images)
+    manifest = split(images, p.split.val, p.split.test, p.split.seed)
+    MANIFEST.parent.mkdir(parents=True, exist_ok=True)
+    manifest.to_csv(MANIFEST, index=False)
+    counts = manifest.groupby("split", sort=False).size()
+    print("split: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,120 @@
+"""Helpers: tiny generated image sets and throw-away copies of the project."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests import the stages package
+SHARED = ROOT.parent / "shared"
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", ".dvc/config", ".dvcignore")
+
+# Fast settings for every pipeline test: random weights, tiny images, few epochs.
+TEST_PARAMS = {
+    "data": {"source": "local"},
+    "split": {"val": 0.25, "test": 0.25},
+    "model": {"backbone": "vgg16", "weights": "none", "image_size": 32},
+    "features": {"batch_size": 16},
+    "train": {"optimizer": "adam", "lr": 0.003, "batch_size": 8, "epochs": 25, "patience": 25},
+    "finetune": {"lr": 0.0001, "epochs": 1},
+}
+
+COLORS = {"cat": (200, 70, 60), "dog": (60, 80, 200), "bird": (70, 190, 70)}
+
+
+def make_images(root, per_class=16, classes=("cat", "dog"), seed=0):
+    """Noisy photos-to-be: each class has its own dominant colour, so it is learnable."""
+    rng = np.random.default_rng(seed)
+    for name in classes:
+        folder = Path(root) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            height, width = rng.integers(40, 72, size=2)
+            pixels = rng.normal(COLORS[name], 45, (height, width, 3))
+            Image.fromarray(np.clip(pixels, 0, 255).astype("uint8")).save(folder / f"{name}.{i}.jpg")
+    return Path(root)
+
+
+def merge(base, overrides):
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            merge(base.setdefault(key, {}), value)
+        else:
+            base[key] = value
+    return base
+
+
+def environment():
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env.update(DVC_NO_ANALYTICS="1", PYTHONUNBUFFERED="1")
+    return env
+
+
+def sh(cwd, *args, check=True, env=None):
+    """Run a command; its stdout and stderr together as .output."""
+    result = subprocess.run(
+        args, cwd=cwd, env=env or environment(), text=True, capture_output=True
+    )
+    result.output = result.stdout + result.stderr
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.output}")
+    return result
+
+
+def dvc(cwd, *args, **kwargs):
+    return sh(cwd, sys.executable, "-m", "dvc", *args, **kwargs)
+
+
+def stage(cwd, name, *args, **kwargs):
+    return sh(cwd, sys.executable, "-m", f"stages.{name}", *args, **kwargs)
+
+
+def set_params(project, overrides):
+    path = Path(project) / "params.yaml"
+    params = merge(yaml.safe_load(path.read_text()), overrides)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def new_project(directory, data_dir, overrides=()):
+    """A committed git + DVC copy of the project, set to read data_dir."""
+    project = Path(directory)
+    for name in PROJECT_FILES:
+        source, target = ROOT / name, project / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+    set_params(project, merge(merge({}, TEST_PARAMS), {"data": {"local_dir": str(data_dir)}}))
+    if overrides:
+        set_params(project, dict(overrides))
+    sh(project, "git", "init", "-q")
+    sh(project, "git", "config", "user.email", "tests@example.com")
+    sh(project, "git", "config", "user.name", "tests")
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "commit", "-qm", "project")
+    return project
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory):
+    return make_images(tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory, images):
+    """A project after one full `dvc repro`, committed (shared by a module's tests)."""
+    project = new_project(tmp_path_factory.mktemp("project"), images)
+    result = dvc(project, "repro")
+    project.with_suffix(".repro.log").write_text(result.output)
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "commit", "-qm", "baseline run")
+    return project

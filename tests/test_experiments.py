@@ -1,0 +1,61 @@
+"""`dvc exp run -S` reruns only what a param touches, and runs are repeatable.
+
+The tests share one project and run in file order.
+"""
+
+import json
+import re
+
+from conftest import dvc, sh
+
+
+def ran(output):
+    return re.findall(r"Running stage '(\w+)'", output)
+
+
+def test_first_repro_runs_every_stage(reproduced):
+    log = reproduced.with_suffix(".repro.log").read_text()
+    assert ran(log) == ["download", "clean", "split", "features", "train", "finetune", "evaluate"]
+
+
+def test_backbone_change_reruns_from_features(reproduced):
+    result = dvc(reproduced, "exp", "run", "-S", "model.backbone=mobilenetv2", "-S", "model.alpha=0.35")
+    assert ran(result.output) == ["features", "train", "finetune", "evaluate"]
+    features = json.loads((reproduced / "metrics/eval.json").read_text())
+    assert 0 <= features["finetune"]["accuracy"] <= 1
+
+
+def test_learning_rate_change_skips_features(reproduced):
+    result = dvc(reproduced, "exp", "run", "-S", "train.lr=0.001")
+    assert ran(result.output) == ["train", "finetune", "evaluate"]
+    assert "Stage 'features' didn't change, skipping" in result.output
+
+
+def test_metrics_diff_and_exp_show_show_the_change(reproduced):
+    diff = dvc(reproduced, "metrics", "diff", "--json").stdout
+    changed = json.loads(diff)["metrics/eval.json"]
+    assert "head.loss" in changed
+    shown = dvc(reproduced, "exp", "show", "--json").stdout
+    assert "train.lr" in shown or '"lr": 0.001' in shown
+
+
+def test_same_params_give_the_same_metrics(reproduced):
+    before = (reproduced / "metrics/eval.json").read_text()
+    result = dvc(reproduced, "repro", "--force", "--downstream", "train")
+    assert ran(result.output) == ["train", "finetune", "evaluate"]
+    assert (reproduced / "metrics/eval.json").read_text() == before
+
+
+def test_unknown_key_from_exp_run_fails_with_one_line(reproduced):
+    # Plain `-S trian.lr=0.1` is refused by DVC itself; `+` adds a new key.
+    result = dvc(reproduced, "exp", "run", "-S", "+trian.lr=0.1", check=False)
+    assert result.returncode != 0
+    assert "error: params.yaml: unknown section 'trian' (allowed: data, clean," in result.output
+    assert "Traceback" not in result.output
+    sh(reproduced, "git", "checkout", "params.yaml")
+
+    result = dvc(reproduced, "exp", "run", "-S", "+train.lrr=0.1", check=False)
+    assert result.returncode != 0
+    assert "error: params.yaml: unknown key 'train.lrr' (allowed: optimizer, lr," in result.output
+    assert ran(result.output)[0] == "train"
+    assert "Traceback" not in result.output
