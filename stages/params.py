@@ -58,6 +58,7 @@ SCHEMA = {
     "data": {
         "source": choice(*SOURCES),
         "local_dir": text(null=True),
+        "url": text(null=True),
         "max_per_class": number(1, integer=True, null=True),
     },
     "clean": {
