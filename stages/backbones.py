@@ -20,12 +20,17 @@ RANDOM_INIT_SEED = 1234
 
 @dataclass(frozen=True)
 class Backbone:
-    application: str  # constructor in keras.applications
-    module: str  # keras.applications submodule holding its preprocess_input
+    application: str | None  # constructor in keras.applications; None: no backbone
+    module: str | None  # keras.applications submodule holding its preprocess_input
     native_size: int  # the input size its ImageNet weights were trained at
     min_size: int  # the smallest input Keras accepts without the top
-    weights_file: str  # no-top ImageNet file Keras looks for in $KERAS_HOME/models/
+    weights_file: str | None  # no-top ImageNet file Keras looks for in $KERAS_HOME/models/
     has_alpha: bool = False  # takes model.alpha (width multiplier)
+    cache_dtype: str = "float32"  # what `features` stores
+
+    @property
+    def from_scratch(self):
+        return self.application is None
 
 
 BACKBONES = {
@@ -46,6 +51,9 @@ BACKBONES = {
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5",
         has_alpha=True,
     ),
+    # The baseline: no pre-trained network. `features` caches the resized
+    # images (as uint8) and `train` trains stages.heads.small_cnn on them.
+    "cnn": Backbone(None, None, 150, 32, None, cache_dtype="uint8"),
 }
 
 
@@ -60,6 +68,8 @@ def preprocess(name):
     """The backbone's own preprocess_input (it differs per network)."""
     import keras
 
+    if BACKBONES[name].from_scratch:
+        return lambda images: images  # the CNN rescales its input itself
     return getattr(keras.applications, BACKBONES[name].module).preprocess_input
 
 
@@ -102,9 +112,12 @@ def weights_error(p, error):
 
 
 def extractor(model_params):
-    """Backbone plus pooling: image in, one feature vector out."""
+    """Backbone plus pooling: image in, one feature vector out (the image itself for cnn)."""
     import keras
 
+    if BACKBONES[model_params.backbone].from_scratch:
+        size = model_params.image_size
+        return keras.Sequential([keras.Input((size, size, 3)), keras.layers.Identity()])
     network = build(model_params)
     pool = {"avg": keras.layers.GlobalAveragePooling2D, "flatten": keras.layers.Flatten}
     return keras.Sequential(

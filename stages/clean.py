@@ -5,7 +5,6 @@ Writes data/clean/images/<class>/ (RGB JPEGs), data/clean/rejected.csv
 """
 
 import csv
-import json
 import os
 import shutil
 from functools import partial
@@ -16,7 +15,7 @@ from tqdm.contrib.concurrent import process_map
 from stages import params
 from stages.errors import run
 from stages.images import BadImage, normalize
-from stages.paths import CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED
+from stages.paths import CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED, write_json
 
 REASONS = (
     "empty",
@@ -103,8 +102,7 @@ def write_report(results):
         "excluded": excluded,
     }
     assert report["total"] == report["kept"] + sum(excluded.values())
-    CLEAN_REPORT.parent.mkdir(parents=True, exist_ok=True)
-    CLEAN_REPORT.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(CLEAN_REPORT, report)
     return report
 
 

@@ -12,20 +12,23 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from stages import backbones, manifest, params
+from stages.backbones import BACKBONES
 from stages.errors import run
 from stages.inputs import batches
 from stages.paths import FEATURES, SPLITS
 
 
-def extract(network, data, count, path, desc):
+def extract(network, data, count, path, dtype, desc):
     features = None
     row = 0
     with tqdm(total=count, desc=desc, unit="img") as bar:
         for images, _ in data:
             batch = network.predict_on_batch(images)
+            if dtype == "uint8":
+                batch = np.rint(batch)  # resized pixels, stored compactly
             if features is None:
                 shape = (count, *batch.shape[1:])
-                features = open_memmap(path, mode="w+", dtype="float32", shape=shape)
+                features = open_memmap(path, mode="w+", dtype=dtype, shape=shape)
             features[row : row + len(batch)] = batch
             row += len(batch)
             bar.update(len(batch))
@@ -48,7 +51,9 @@ def main():
     for split in SPLITS:
         paths, labels = manifest.rows(images, split)
         data = batches(paths, labels, p.model.backbone, p.model.image_size, p.features.batch_size)
-        shape = extract(network, data, len(paths), FEATURES / f"{split}_x.npy", f"features {split}")
+        dtype = BACKBONES[p.model.backbone].cache_dtype
+        path = FEATURES / f"{split}_x.npy"
+        shape = extract(network, data, len(paths), path, dtype, f"features {split}")
         np.save(FEATURES / f"{split}_y.npy", labels)
         print(f"features: {split} {shape}")
 

@@ -1,18 +1,19 @@
 """Stage `finetune`: backbone + trained head, top layers unfrozen, augmented images.
 
 Writes models/model.keras, models/model.json (backbone, image size and class
-names: what `predict` needs to feed the model) and logs/finetune/.
+names: what `predict` needs to feed the model), logs/finetune/ and the
+training time in metrics/finetune.json. For the
+`cnn` baseline the model is the trained CNN, trained further here.
 """
-
-import json
 
 import keras
 
 from stages import backbones, manifest, params
 from stages.errors import run
+from stages.heads import targets
 from stages.inputs import augmentation, batches
-from stages.paths import FINETUNE_LOG, HEAD, MODEL, model_info
-from stages.training import LOSS, fit, optimizer, seed_everything
+from stages.paths import FINETUNE_LOG, FINETUNE_REPORT, HEAD, MODEL, model_info, write_json
+from stages.training import fit, optimizer, setup
 
 
 def assemble(extractor, head):
@@ -23,48 +24,41 @@ def assemble(extractor, head):
     return keras.Model(inputs, head(features), name="classifier")
 
 
+def build(p):
+    """The model to fine-tune, with the top `finetune.unfreeze` backbone layers trainable."""
+    head = keras.models.load_model(HEAD)
+    if backbones.BACKBONES[p.model.backbone].from_scratch:
+        return head
+    extractor = backbones.extractor(p.model)
+    backbones.unfreeze(extractor.layers[0], p.finetune.unfreeze)
+    return assemble(extractor, head)
+
+
 def main():
     p = params.load()
-    seed_everything(p.train.seed)
+    t = p.train
+    strategy = setup(t)
     images = manifest.read()
     classes = manifest.classes(images)
-    extractor = backbones.extractor(p.model)
-    model = assemble(extractor, keras.models.load_model(HEAD))
-    if p.finetune.epochs:
-        backbones.unfreeze(extractor.layers[0], p.finetune.unfreeze)
-        model.compile(
-            optimizer=optimizer(p.train.optimizer, p.finetune.lr, p.train.momentum),
-            loss=LOSS,
-            metrics=["accuracy"],
-        )
+    with strategy.scope():
+        model = build(p)
+        model.compile(optimizer=optimizer(t, p.finetune.lr), loss=t.loss, metrics=["accuracy"])
 
-        def data(split, **options):
-            paths, labels = manifest.rows(images, split)
-            onehot = keras.utils.to_categorical(labels, len(classes))
-            size = p.model.image_size
-            return batches(paths, onehot, p.model.backbone, size, p.train.batch_size, **options)
+    def data(split, **options):
+        paths, labels = manifest.rows(images, split)
+        encoded = targets(labels, len(classes), t.loss)
+        return batches(paths, encoded, p.model.backbone, p.model.image_size, t.batch_size, **options)
 
-        train = data(
-            "train",
-            augment=augmentation(p.augment, p.train.seed),
-            shuffle_seed=p.train.seed,
-        )
-        fit(
-            model,
-            train,
-            None,
-            data("val"),
-            epochs=p.finetune.epochs,
-            patience=p.train.patience,
-            log_dir=FINETUNE_LOG,
-            shuffle=False,  # the tf.data pipeline shuffles, with the seed
-        )
-    else:
-        print("finetune: finetune.epochs is 0, saving backbone + head unchanged")
+    if not p.finetune.epochs:
+        print("finetune: finetune.epochs is 0, saving the model without fine-tuning")
+    train = data("train", augment=augmentation(p.augment, t.seed), shuffle_seed=t.seed)
+    timing = fit(model, train, None, data("val"), shuffle=False,  # tf.data shuffles, seeded
+                 epochs=p.finetune.epochs, patience=t.patience, log_dir=FINETUNE_LOG)
     MODEL.parent.mkdir(parents=True, exist_ok=True)
     model.save(MODEL)
     info = {"backbone": p.model.backbone, "image_size": p.model.image_size, "classes": classes}
-    model_info(MODEL).write_text(json.dumps(info, indent=2) + "\n")
+    write_json(model_info(MODEL), info)
+    write_json(FINETUNE_REPORT, {"finetune": timing})
 
 
 if __name__ == "__main__":

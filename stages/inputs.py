@@ -39,16 +39,29 @@ def batches(paths, labels, backbone, size, batch_size, *, augment=None, shuffle_
     Decoding runs in parallel and ahead of the model (prefetch); augmentation is
     applied to whole batches before the backbone's own preprocess_input.
     """
-    data = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), list(labels)))
+    data = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), labels))
     if shuffle_seed is not None:
         data = data.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
     data = data.map(
         lambda path, label: (decode(tf.io.read_file(path), size), label),
         num_parallel_calls=AUTOTUNE,
     )
-    data = data.batch(batch_size)
-    if augment is not None:
-        data = data.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=AUTOTUNE)
+    data = augmented(data.batch(batch_size), augment)
     prep = preprocess(backbone)
     data = data.map(lambda x, y: (prep(x), y), num_parallel_calls=AUTOTUNE)
     return data.prefetch(AUTOTUNE)
+
+
+def from_arrays(x, y, batch_size, *, augment=None, shuffle_seed=None):
+    """Batches from in-memory arrays (the cached images of the cnn baseline)."""
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size).map(lambda x, y: (tf.cast(x, "float32"), y))
+    return augmented(data, augment).prefetch(AUTOTUNE)
+
+
+def augmented(data, augment):
+    if augment is None:
+        return data
+    return data.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=AUTOTUNE)

@@ -15,6 +15,7 @@ from stages.errors import UserError, run
 
 PARAMS_FILE = Path("params.yaml")
 SOURCES = ("petimages", "kaggle", "cifar10", "local")
+LOSSES = ("categorical_crossentropy", "binary_crossentropy")
 
 
 def choice(*allowed):
@@ -42,6 +43,11 @@ def number(low=None, high=None, *, integer=False, open_low=False, open_high=Fals
             return f"must be in {left}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}{right}"
 
     return check
+
+
+def boolean(value):
+    if not isinstance(value, bool):
+        return "must be true or false"
 
 
 def text(null=False):
@@ -86,12 +92,15 @@ SCHEMA = {
     },
     "train": {
         "optimizer": choice("sgd", "adam"),
+        "loss": choice(*LOSSES),
         "lr": number(0, open_low=True),
         "momentum": number(0, 1, open_high=True),
         "batch_size": number(1, integer=True),
         "epochs": number(1, integer=True),
         "patience": number(0, integer=True),
         "seed": number(0, integer=True),
+        "distribute": choice("none", "auto", "mirrored", "multiworker"),
+        "mixed_precision": boolean,
     },
     "finetune": {
         "unfreeze": number(0, integer=True),

@@ -1,5 +1,6 @@
 """Where each stage writes: the same paths that dvc.yaml declares."""
 
+import json
 from pathlib import Path
 
 RAW = Path("data/raw")
@@ -14,6 +15,8 @@ MODEL = Path("models/model.keras")
 TRAIN_LOG = Path("logs/train")
 FINETUNE_LOG = Path("logs/finetune")
 EVAL_REPORT = Path("metrics/eval.json")
+TRAIN_REPORT = Path("metrics/train.json")
+FINETUNE_REPORT = Path("metrics/finetune.json")
 PLOTS = Path("plots")
 TEST_PREDICTIONS = PLOTS / "test_predictions.csv"
 
@@ -23,3 +26,9 @@ SPLITS = ("train", "val", "test")
 def model_info(model_path):
     """The JSON file beside a model that says how to feed it: backbone, size, classes."""
     return Path(model_path).with_suffix(".json")
+
+
+def write_json(path, data):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")

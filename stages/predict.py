@@ -1,10 +1,12 @@
-"""Label new images: `python -m stages.predict PATH [PATH ...]` (files or folders).
+"""Label new images: `python -m stages.predict PATH [PATH ...]` (files, folders, globs).
 
-Prints one JSON line per image, in input order: {"path", "label", "confidence"},
-or {"path", "error"} for a file that cannot be read; exits 1 if any failed.
+Prints one JSON line per image, in input order: {"path", "label", "confidence"}
+(and "top_k" with --top-k K), or {"path", "error"} for a file that cannot be
+read; exits 1 if any failed.
 """
 
 import argparse
+import glob
 import itertools
 import json
 import sys
@@ -18,9 +20,12 @@ CHUNK = 32
 
 
 def expand(paths):
-    """Files as given; folders walked recursively (hidden files skipped)."""
-    for path in map(Path, paths):
-        if path.is_dir():
+    """Files as given; folders walked recursively (hidden files skipped); globs expanded."""
+    for given in paths:
+        path = Path(given)
+        if not path.exists() and glob.has_magic(given):
+            yield from expand(sorted(glob.glob(given, recursive=True)))
+        elif path.is_dir():
             yield from (
                 f for f in sorted(path.rglob("*")) if f.is_file() and not f.name.startswith(".")
             )
@@ -42,13 +47,14 @@ def probabilities(model, info, jpeg_bytes):
     import tensorflow as tf
 
     from stages.backbones import preprocess
+    from stages.heads import probabilities
     from stages.inputs import decode
 
     images = tf.stack([decode(data, info["image_size"]) for data in jpeg_bytes])
-    return model.predict_on_batch(preprocess(info["backbone"])(images))
+    return probabilities(model.predict_on_batch(preprocess(info["backbone"])(images)))
 
 
-def predict_chunk(model, info, paths):
+def predict_chunk(model, info, paths, top_k):
     """Print one line per path; return how many could not be read."""
     lines, readable = {}, []
     for path in paths:
@@ -59,8 +65,13 @@ def predict_chunk(model, info, paths):
     if readable:
         rows = probabilities(model, info, [data for _, data in readable])
         for (path, _), row in zip(readable, rows):
-            best = int(row.argmax())
+            ranked = row.argsort()[::-1]
+            best = int(ranked[0])
             lines[path] = {"path": str(path), "label": info["classes"][best], "confidence": float(row[best])}
+            if top_k:
+                lines[path]["top_k"] = [
+                    {"label": info["classes"][i], "confidence": float(row[i])} for i in ranked[:top_k]
+                ]
     for path in paths:
         print(json.dumps(lines[path]), flush=True)
     return len(paths) - len(readable)
@@ -68,15 +79,16 @@ def predict_chunk(model, info, paths):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="+", help="image files or folders")
+    parser.add_argument("paths", nargs="+", help="image files, folders or globs")
     parser.add_argument("--model", default=str(MODEL), help="a .keras model (default %(default)s)")
+    parser.add_argument("--top-k", type=int, default=0, metavar="K", help="also list the K best classes")
     args = parser.parse_args()
 
     model, info = load_model(args.model)
     files = expand(args.paths)
     failed = 0
     while chunk := list(itertools.islice(files, CHUNK)):
-        failed += predict_chunk(model, info, chunk)
+        failed += predict_chunk(model, info, chunk, args.top_k)
     if failed:
         sys.exit(1)
 

@@ -1,54 +1,45 @@
 """Stage `train`: a dense head on the cached features (no backbone pass per epoch).
 
-Writes models/head.keras and the per-epoch log under logs/train/.
+For the `cnn` baseline the cached "features" are the resized images, and the
+whole network is trained here, with augmentation. Writes models/head.keras
+the per-epoch log under logs/train/ and the training time in metrics/train.json.
 """
 
-import keras
-
 from stages import manifest, params
+from stages.backbones import BACKBONES
 from stages.errors import run
 from stages.features import load
-from stages.paths import HEAD, TRAIN_LOG
-from stages.training import LOSS, fit, optimizer, seed_everything
-
-
-def build_head(feature_shape, classes, h):
-    """Dense(units) -> Dropout -> softmax; units 0 means a linear classifier."""
-    inputs = keras.Input(feature_shape, name="features")
-    x = inputs
-    if h.units:
-        x = keras.layers.Dense(h.units, activation="relu")(x)
-    x = keras.layers.Dropout(h.dropout)(x)
-    outputs = keras.layers.Dense(classes, activation="softmax", name="classes")(x)
-    return keras.Model(inputs, outputs, name="head")
+from stages.heads import dense_head, small_cnn, targets
+from stages.inputs import augmentation, from_arrays
+from stages.paths import HEAD, TRAIN_LOG, TRAIN_REPORT, write_json
+from stages.training import fit, optimizer, setup
 
 
 def main():
     p = params.load()
-    seed_everything(p.train.seed)
+    t = p.train
+    strategy = setup(t)
     classes = len(manifest.classes(manifest.read()))
     x_train, y_train = load("train")
     x_val, y_val = load("val")
-    head = build_head(x_train.shape[1:], classes, p.head)
-    head.compile(
-        optimizer=optimizer(p.train.optimizer, p.train.lr, p.train.momentum),
-        loss=LOSS,
-        metrics=["accuracy"],
-    )
-    onehot = lambda y: keras.utils.to_categorical(y, classes)  # noqa: E731
-    fit(
-        head,
-        x_train,
-        onehot(y_train),
-        (x_val, onehot(y_val)),
-        epochs=p.train.epochs,
-        patience=p.train.patience,
-        log_dir=TRAIN_LOG,
-        batch_size=p.train.batch_size,
-        shuffle=True,
-    )
+    from_scratch = BACKBONES[p.model.backbone].from_scratch
+    with strategy.scope():
+        build = small_cnn if from_scratch else dense_head
+        model = build(x_train.shape[1:], classes, p.head, t.loss)
+        model.compile(optimizer=optimizer(t, t.lr), loss=t.loss, metrics=["accuracy"])
+    train = (x_train, targets(y_train, classes, t.loss))
+    val = (x_val, targets(y_val, classes, t.loss))
+    if from_scratch:
+        augment = augmentation(p.augment, t.seed)
+        data = from_arrays(*train, t.batch_size, augment=augment, shuffle_seed=t.seed)
+        timing = fit(model, data, None, from_arrays(*val, t.batch_size), shuffle=False,
+                     epochs=t.epochs, patience=t.patience, log_dir=TRAIN_LOG)
+    else:
+        timing = fit(model, *train, val, batch_size=t.batch_size, shuffle=True,
+                     epochs=t.epochs, patience=t.patience, log_dir=TRAIN_LOG)
     HEAD.parent.mkdir(parents=True, exist_ok=True)
-    head.save(HEAD)
+    model.save(HEAD)
+    write_json(TRAIN_REPORT, {"head": timing})
 
 
 if __name__ == "__main__":

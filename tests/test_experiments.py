@@ -3,10 +3,15 @@
 The tests share one project and run in file order.
 """
 
+import csv
+import io
 import json
 import re
+import time
 
-from conftest import dvc, sh
+import pandas as pd
+
+from conftest import dvc, sh, stage
 
 
 def ran(output):
@@ -56,6 +61,44 @@ def test_unknown_key_from_exp_run_fails_with_one_line(reproduced):
 
     result = dvc(reproduced, "exp", "run", "-S", "+train.lrr=0.1", check=False)
     assert result.returncode != 0
-    assert "error: params.yaml: unknown key 'train.lrr' (allowed: optimizer, lr," in result.output
+    assert "error: params.yaml: unknown key 'train.lrr' (allowed: optimizer, loss, lr," in result.output
     assert ran(result.output)[0] == "train"
     assert "Traceback" not in result.output
+
+
+def test_cnn_baseline_runs_through_the_same_pipeline(reproduced):
+    sh(reproduced, "git", "checkout", "params.yaml")
+    result = dvc(reproduced, "exp", "run", "-S", "model.backbone=cnn")
+    assert ran(result.output) == ["features", "train", "finetune", "evaluate"]
+    report = json.loads((reproduced / "metrics/eval.json").read_text())
+    assert report["head"]["accuracy"] >= 0.75  # colours are easy even from scratch
+
+
+def wait_for_queue(project, seconds=900):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = dvc(project, "queue", "status").stdout
+        if not re.search(r"\b(Queued|Running)\b", status):
+            return status
+        time.sleep(5)
+    raise AssertionError(f"queue still busy after {seconds}s:\n{status}")
+
+
+def test_queue_runs_several_backbones(reproduced):
+    dvc(reproduced, "exp", "run", "--queue", "-S", "model.backbone=cnn,mobilenetv2", "-S", "model.alpha=0.35")
+    dvc(reproduced, "queue", "start", "--jobs", "1")
+    status = wait_for_queue(reproduced)
+    assert status.count("Success") >= 2, status
+    table = dvc(reproduced, "exp", "show", "--csv").stdout
+    finished = [row for row in csv.DictReader(io.StringIO(table)) if row["State"] == "Success"]
+    assert {"cnn", "mobilenetv2"} <= {row["model.backbone"] for row in finished}
+    assert all(0 <= float(row["finetune.accuracy"]) <= 1 for row in finished)
+
+
+def test_comparison_report_has_one_row_per_experiment(reproduced):
+    result = stage(reproduced, "compare")
+    table = pd.read_csv(reproduced / "reports/comparison.csv")
+    assert {"cnn", "mobilenetv2"} <= set(table.backbone)
+    assert table.finetune_accuracy.between(0, 1).all() and (table.model_mb > 0).all()
+    assert (reproduced / "reports/comparison.png").stat().st_size > 5000
+    assert "compare: wrote reports/comparison.csv" in result.stdout

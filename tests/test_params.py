@@ -33,7 +33,7 @@ def test_defaults_are_valid():
 @pytest.mark.parametrize(
     "section, key, value, message",
     [
-        ("train", "lrr", 0.1, "unknown key 'train.lrr' (allowed: optimizer, lr,"),
+        ("train", "lrr", 0.1, "unknown key 'train.lrr' (allowed: optimizer, loss, lr,"),
         ("model", "backbone", "resnet", "model.backbone = 'resnet' must be one of: vgg16, resnet50v2"),
         ("train", "optimizer", "rmsprop", "train.optimizer = 'rmsprop' must be one of: sgd, adam"),
         ("split", "val", 1.2, "split.val = 1.2 must be in (0, 1)"),

@@ -1,6 +1,8 @@
 """The whole pipeline through the real `dvc repro` on a tiny generated image set."""
 
 import json
+import shutil
+import sys
 
 import numpy as np
 import pandas as pd
@@ -8,7 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import dvc, stage
+from conftest import dvc, set_params, sh, stage
 
 
 def declared_outputs(project):
@@ -21,8 +23,10 @@ def declared_outputs(project):
 def test_every_declared_output_exists(reproduced):
     for out in declared_outputs(reproduced):
         assert (reproduced / out).exists(), out
-    assert (reproduced / "plots/confusion_head.png").stat().st_size > 1000
-    assert (reproduced / "plots/confusion_finetune.png").stat().st_size > 1000
+    for png in ("confusion_head", "confusion_finetune", "roc_pr", "training_curves", "mistakes"):
+        assert (reproduced / f"plots/{png}.png").stat().st_size > 5000, png
+    roc = pd.read_csv(reproduced / "plots/roc_finetune.csv")
+    assert roc.fpr.is_monotonic_increasing and roc.tpr.iloc[-1] == 1
     for log in ("logs/train", "logs/finetune"):
         epochs = pd.read_csv(reproduced / log / "plots/metrics/eval/loss.tsv", sep="\t")
         assert len(epochs) >= 1 and epochs.loss.notna().all()
@@ -32,7 +36,7 @@ def test_eval_metrics_have_every_key_in_range(reproduced):
     report = json.loads((reproduced / "metrics/eval.json").read_text())
     assert set(report) == {"head", "finetune"}
     for scores in report.values():
-        for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+        for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision"):
             assert 0 <= scores[key] <= 1, key
         assert scores["loss"] >= 0
         assert set(scores["per_class"]) == {"cat", "dog"}
@@ -61,6 +65,20 @@ def test_features_are_aligned_with_the_manifest(reproduced):
         assert np.isfinite(x).all()
 
 
+def test_dvc_plots_show_draws_every_declared_plot(reproduced, tmp_path):
+    dvc(reproduced, "plots", "show", "-o", str(tmp_path / "html"))
+    html = (tmp_path / "html/index.html").read_text()
+    declared = json.loads(dvc(reproduced, "plots", "show", "--json").stdout)["data"]
+    titles = ["Confusion matrix, head only", "Confusion matrix, fine-tuned",
+              "ROC, test split", "Precision-recall, test split"]
+    curves = [f"logs/{stage}/plots/metrics/{split}/{metric}.tsv" for stage in ("train", "finetune")
+              for split in ("train", "eval") for metric in ("loss", "accuracy")]
+    assert set(declared) == set(titles + curves)
+    assert html.count("vegaEmbed(") == len(declared)
+    for title in titles:
+        assert f'"text": "{title}"' in html
+
+
 def test_second_repro_runs_nothing(reproduced):
     result = dvc(reproduced, "repro")
     assert "Running stage" not in result.output
@@ -76,13 +94,19 @@ def test_predict_matches_evaluate_and_reports_broken_files(reproduced, tmp_path)
     (folder / "broken.jpg").write_bytes(b"not an image at all")
     Image.new("RGB", (40, 40), (200, 70, 60)).save(folder / "red.png")
 
-    result = stage(reproduced, "predict", str(folder), check=False)
+    result = stage(reproduced, "predict", str(folder), "--top-k", "2", check=False)
     assert result.returncode == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     by_name = {line["path"].split("/")[-1]: line for line in lines}
     assert len(lines) == 5
     assert by_name["broken.jpg"]["error"] == "not_image"
     assert by_name["red.png"]["label"] in ("cat", "dog")
+    top = by_name["red.png"]["top_k"]
+    assert [t["label"] for t in top] == [by_name["red.png"]["label"], {"cat": "dog", "dog": "cat"}[top[0]["label"]]]
+    assert sum(t["confidence"] for t in top) == pytest.approx(1)
+
+    globbed = stage(reproduced, "predict", str(folder / "*.png"))
+    assert [json.loads(line)["path"] for line in globbed.stdout.splitlines()] == [str(folder / "red.png")]
     for _, row in table[:3].iterrows():
         line = by_name[row.path.split("/")[-1]]
         assert line["label"] == row.finetune
@@ -94,3 +118,35 @@ def test_predict_without_a_model_says_to_run_repro(tmp_path, reproduced):
     assert result.returncode == 2
     assert "run `dvc repro` first" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+MIRRORED = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from stages import train, training
+assert training.strategy("mirrored").num_replicas_in_sync == 2
+train.main()
+"""
+
+
+def test_mirrored_strategy_trains_on_two_cpu_devices(reproduced, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(reproduced, copy, symlinks=True)
+    set_params(copy, {"train": {"distribute": "mirrored"}})
+    sh(copy, sys.executable, "-c", MIRRORED)
+    summary = json.loads((copy / "logs/train/metrics.json").read_text())
+    assert summary["eval"]["accuracy"] >= 0.85
+
+
+def test_outputs_round_trip_through_a_dvc_remote(reproduced, tmp_path):
+    dvc(reproduced, "remote", "add", "--local", "-d", "shelf", str(tmp_path / "remote"))
+    dvc(reproduced, "push")
+    before = (reproduced / "data/features/test_x.npy").read_bytes()
+    shutil.rmtree(reproduced / "data")
+    shutil.rmtree(reproduced / "models")
+    shutil.rmtree(reproduced / ".dvc/cache")
+    dvc(reproduced, "pull")
+    assert (reproduced / "data/features/test_x.npy").read_bytes() == before
+    assert (reproduced / "models/model.keras").exists()
+    assert "up to date" in dvc(reproduced, "status").output

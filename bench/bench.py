@@ -1,0 +1,341 @@
+"""Benchmark: where the time and memory go, measured side by side in one run.
+
+    python bench/bench.py                       # sections 1-4 on generated photo-sized JPEGs
+    python bench/bench.py --photos DIR          # ... on real photos (class sub-folders)
+    KERAS_HOME=... python bench/bench.py --data DIR --real   # also 5: accuracy on real photos
+
+Prints one table per section and appends them, with the date, the command and
+the machine, to bench/RESULTS.md. Not part of the test suite.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench/RESULTS.md"
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", ".dvc/config", ".dvcignore")
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def photo_like_jpegs(folder, count, size=(500, 375), seed=0):
+    """Smooth noise with edges: JPEGs that decode like photos of this size."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        cls = ("cat", "dog")[i % 2]
+        small = rng.uniform(0, 255, (size[1] // 25, size[0] // 25, 3)).astype("uint8")
+        image = Image.fromarray(small).resize(size, Image.BICUBIC)
+        (folder / cls).mkdir(parents=True, exist_ok=True)
+        image.save(folder / cls / f"{cls}.{i}.jpg", quality=90)
+    return folder
+
+
+def project(directory, params):
+    """A committed copy of the project with these params."""
+    directory = Path(directory)
+    for name in PROJECT_FILES:
+        source, target = ROOT / name, directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+    merged = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section, values in params.items():
+        merged[section].update(values)
+    (directory / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    for command in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.name=bench", "-c", "user.email=b@b", "commit", "-qm", "bench"]):
+        subprocess.run(command, cwd=directory, check=True)
+    return directory
+
+
+def command(cwd, *args, env=None):
+    """Run a command; return (seconds, output)."""
+    start = time.perf_counter()
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True,
+                            env={**os.environ, "DVC_NO_ANALYTICS": "1", **(env or {})})
+    seconds = time.perf_counter() - start
+    if result.returncode:
+        raise SystemExit(f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return seconds, result.stdout + result.stderr
+
+
+def peak_rss_mib(cwd, *args):
+    """Peak resident memory of one child process (it runs alone under this wrapper)."""
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    _, output = command(cwd, sys.executable, "-c", probe, *args)
+    return int(output.strip().splitlines()[-1]) / 1024
+
+
+def stage_params(images, backbone="vgg16", size=150, **sections):
+    params = {"data": {"source": "local", "local_dir": str(images)},
+              "model": {"backbone": backbone, "weights": "none", "image_size": size}}
+    for section, values in sections.items():
+        params.setdefault(section, {}).update(values)
+    return params
+
+
+# ---------------------------------------------------------------- sections
+
+
+def features_vs_ceiling(images, work, backbone, size, batch):
+    """1. The features stage vs the raw forward pass on the same images."""
+    from types import SimpleNamespace
+
+    import tensorflow as tf
+
+    from stages import backbones, manifest
+    from stages.features import extract
+    from stages.inputs import batches, decode
+
+    repo = project(work / "s1", stage_params(images, backbone, size, features={"batch_size": batch}))
+    command(repo, "dvc", "repro", "split")
+    os.chdir(repo)
+    rows = manifest.read()
+    paths, labels = rows.path.tolist(), rows.split.map(["train", "val", "test"].index).to_numpy()
+    model_params = SimpleNamespace(backbone=backbone, weights="none", image_size=size, alpha=1.0, pooling="avg")
+    network = backbones.extractor(model_params)
+    prep = backbones.preprocess(backbone)
+
+    # The ceiling: images already decoded, resized and preprocessed in memory.
+    tensors = [prep(tf.stack([decode(tf.io.read_file(p), size) for p in paths[i:i + batch]]))
+               for i in range(0, len(paths), batch)]
+    network.predict_on_batch(tensors[0])  # warm-up: graph tracing is start-up cost
+    start = time.perf_counter()
+    for chunk in tensors:
+        network.predict_on_batch(chunk)
+    ceiling = time.perf_counter() - start
+
+    # The stage's own loop: read, decode, resize, preprocess, forward, write.
+    start = time.perf_counter()
+    extract(network, batches(paths, labels, backbone, size, batch), len(paths),
+            work / "x.npy", "float32", "bench")
+    pipeline = time.perf_counter() - start
+
+    stage_seconds, _ = command(repo, sys.executable, "-m", "stages.features")
+    os.chdir(ROOT)
+    n = len(paths)
+    return [
+        ("images", n),
+        ("raw forward pass, ms/image (the ceiling)", 1000 * ceiling / n),
+        ("features loop end to end, ms/image", 1000 * pipeline / n),
+        ("stage throughput / ceiling", ceiling / pipeline),
+        ("`python -m stages.features` wall time, s", stage_seconds),
+        ("of which start-up (import, build, trace), s", stage_seconds - pipeline),
+    ]
+
+
+def head_vs_end_to_end(images, work, backbone, size, batch):
+    """2. One epoch of the head on cached features vs frozen backbone + head on images."""
+    import keras
+
+    from stages import backbones, manifest
+    from stages.features import load
+    from stages.finetune import assemble
+    from stages.heads import dense_head
+    from stages.inputs import batches
+
+    repo = project(work / "s2", stage_params(images, backbone, size))
+    command(repo, "dvc", "repro", "features")
+    os.chdir(repo)
+    x, y = load("train")
+    onehot = keras.utils.to_categorical(y, 2)
+    hp = type("H", (), {"units": 256, "dropout": 0.5})
+    head = dense_head(x.shape[1:], 2, hp, "categorical_crossentropy")
+    head.compile("adam", "categorical_crossentropy")
+    head.fit(x, onehot, batch_size=batch, epochs=1, verbose=0)  # warm-up (tracing)
+    start = time.perf_counter()
+    head.fit(x, onehot, batch_size=batch, epochs=1, verbose=0)
+    cached = time.perf_counter() - start
+
+    from types import SimpleNamespace
+    model_params = SimpleNamespace(backbone=backbone, weights="none", image_size=size, alpha=1.0, pooling="avg")
+    model = assemble(backbones.extractor(model_params), head)
+    model.compile("adam", "categorical_crossentropy")
+    paths, labels = manifest.rows(manifest.read(), "train")
+    data = batches(paths, keras.utils.to_categorical(labels, 2), backbone, size, batch)
+    model.fit(data.take(1), epochs=1, verbose=0)  # warm-up (tracing)
+    start = time.perf_counter()
+    model.fit(data, epochs=1, verbose=0)
+    end_to_end = time.perf_counter() - start
+    os.chdir(ROOT)
+    return [
+        ("training images", len(x)),
+        ("head epoch on cached features, s", cached),
+        ("frozen backbone + head epoch on images, s", end_to_end),
+        ("cached features are this many times cheaper", end_to_end / cached),
+    ]
+
+
+def memory(images_small, images_large, work, backbone, size):
+    """3. Peak RSS of the features stage at N and 16N images."""
+    peaks = []
+    for name, folder in (("n", images_small), ("16n", images_large)):
+        repo = project(work / f"s3{name}", stage_params(folder, backbone, size))
+        command(repo, "dvc", "repro", "split")
+        peaks.append(peak_rss_mib(repo, sys.executable, "-m", "stages.features"))
+    n = sum(1 for p in Path(images_small).rglob("*.jpg"))
+    return [
+        ("N images", n),
+        ("peak RSS at N, MiB", peaks[0]),
+        ("peak RSS at 16N, MiB", peaks[1]),
+        ("growth", peaks[1] / peaks[0] - 1),
+    ]
+
+
+def rerun_cost(images, work, backbone, size):
+    """4. `dvc exp run -S train.lr=...` after a full `dvc repro`."""
+    repo = project(work / "s4", stage_params(images, backbone, size, train={"epochs": 5}, finetune={"epochs": 1}))
+    full, _ = command(repo, "dvc", "repro")
+    command(repo, "git", "add", "-A")
+    command(repo, "git", "commit", "-qm", "baseline")
+    rerun, output = command(repo, "dvc", "exp", "run", "-S", "train.lr=0.003")
+    return [
+        ("full `dvc repro`, s", full),
+        ("`dvc exp run -S train.lr=0.003`, s", rerun),
+        ("fraction of the full run", rerun / full),
+        ("features rerun?", "yes (WRONG)" if "Running stage 'features'" in output else "no"),
+    ]
+
+
+REAL_RUNS = {
+    # name: params; chosen for 2-core CPUs: few fine-tuning epochs.
+    "mobilenetv2 a=0.5": {"model": {"backbone": "mobilenetv2", "alpha": 0.5, "image_size": 224}},
+    "mobilenetv2 a=0.35": {"model": {"backbone": "mobilenetv2", "alpha": 0.35, "image_size": 224}},
+    "vgg16": {"model": {"backbone": "vgg16", "image_size": 150}},
+    "resnet50v2": {"model": {"backbone": "resnet50v2", "image_size": 224}},
+    "inceptionv3": {"model": {"backbone": "inceptionv3", "image_size": 299}},
+    "cnn (from scratch)": {"model": {"backbone": "cnn", "image_size": 128},
+                           "train": {"epochs": 40, "patience": 8, "lr": 0.001}},
+}
+REAL_COMMON = {
+    "split": {"val": 0.15, "test": 0.15},
+    "head": {"units": 256, "dropout": 0.5},
+    "train": {"optimizer": "adam", "lr": 0.0003, "epochs": 30, "patience": 5},
+    "finetune": {"unfreeze": 30, "lr": 0.0001, "epochs": 4},
+}
+
+
+def has_weights(params, keras_home):
+    from stages.backbones import BACKBONES, weights_file
+
+    model = params["model"]
+    if BACKBONES[model["backbone"]].from_scratch:
+        return True
+    name = weights_file(model["backbone"], model["image_size"], model.get("alpha", 1.0))
+    return (Path(keras_home) / "models" / name).exists()
+
+
+def real_photos(data, work, weights, runs, max_per_class):
+    """5. Test accuracy on real photographs, head-only and fine-tuned."""
+    keras_home = os.environ.get("KERAS_HOME", str(Path("~/.keras").expanduser()))
+    table = []
+    for name in runs:
+        params = json.loads(json.dumps(REAL_COMMON))
+        for section, values in REAL_RUNS[name].items():
+            params.setdefault(section, {}).update(values)
+        params["model"]["weights"] = weights
+        params["data"] = {"source": "local", "local_dir": str(data), "max_per_class": max_per_class}
+        if weights == "imagenet" and not has_weights(params, keras_home):
+            table.append((name, "not run: no ImageNet weights in $KERAS_HOME/models"))
+            continue
+        repo = project(work / f"s5-{len(table)}", params)
+        seconds, _ = command(repo, "dvc", "repro", env={"KERAS_HOME": keras_home})
+        report = json.loads((repo / "metrics/eval.json").read_text())
+        timing = {**json.loads((repo / "metrics/train.json").read_text()),
+                  **json.loads((repo / "metrics/finetune.json").read_text())}
+        table.append((name, (
+            f"test accuracy head {report['head']['accuracy']:.4f}, fine-tuned {report['finetune']['accuracy']:.4f}; "
+            f"F1 {report['finetune']['f1']:.4f}; train {timing['head']['seconds']:.0f}s, "
+            f"finetune {timing['finetune']['seconds']:.0f}s, pipeline {seconds:.0f}s; "
+            f"model {report['finetune']['size_mb']} MB; "
+            f"{sum(c['support'] for c in report['head']['per_class'].values())} test images"
+        )))
+    return table
+
+
+# ---------------------------------------------------------------- report
+
+
+def machine():
+    import tensorflow as tf
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return f"{os.cpu_count()} cores, {cpu}; GPU: {', '.join(gpus) or 'none'}; TensorFlow {tf.__version__}"
+
+
+def render(title, rows):
+    lines = [f"### {title}", "", "| measure | value |", "|---|---|"]
+    for key, value in rows:
+        shown = f"{value:.3g}" if isinstance(value, float) else str(value)
+        lines.append(f"| {key} | {shown} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", help="class folders of photos for sections 1-4 (default: generated 500x375 JPEGs)")
+    parser.add_argument("-n", type=int, default=64, help="images for sections 1-3 (16n for the memory check)")
+    parser.add_argument("--backbone", default="vgg16")
+    parser.add_argument("--size", type=int, default=150)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--sections", default="1234", help="which of 1-5 to run")
+    parser.add_argument("--data", help="section 5: class folders of real photos")
+    parser.add_argument("--weights", default="imagenet", help="section 5: imagenet (the real test) or none (code-path check)")
+    parser.add_argument("--runs", default=",".join(REAL_RUNS), help="section 5: comma-separated names")
+    parser.add_argument("--max-per-class", type=int, default=None, help="section 5: cap images per class")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    small = Path(args.photos) if args.photos else photo_like_jpegs(work / "images", args.n)
+    sections = []
+    if "1" in args.sections:
+        sections.append(("1. Feature extraction: stage vs raw forward pass",
+                         features_vs_ceiling(small, work, args.backbone, args.size, args.batch)))
+    if "2" in args.sections:
+        sections.append(("2. Training cost per epoch",
+                         head_vs_end_to_end(small, work, args.backbone, args.size, args.batch)))
+    if "3" in args.sections:
+        large = photo_like_jpegs(work / "images16", 16 * args.n, seed=1)
+        sections.append(("3. Memory of the features stage",
+                         memory(photo_like_jpegs(work / "images1", args.n), large, work, args.backbone, args.size)))
+    if "4" in args.sections:
+        sections.append(("4. Rerun cost", rerun_cost(small, work, args.backbone, args.size)))
+    if "5" in args.sections:
+        if not args.data:
+            sections.append(("5. Accuracy on real photos", [("status", "not run: give --data DIR of real photos")]))
+        else:
+            title = "5. Accuracy on real photos" if args.weights == "imagenet" else (
+                f"5. Code-path check with weights={args.weights}: NOT photo accuracy")
+            runs = args.runs.split(",")
+            sections.append((title, real_photos(Path(args.data).resolve(), work, args.weights, runs, args.max_per_class)))
+
+    label = "generated 500x375 JPEGs" if not args.photos else args.photos
+    header = (f"## {datetime.datetime.now():%Y-%m-%d %H:%M}\n\n`python bench/bench.py {' '.join(sys.argv[1:])}`  \n"
+              f"{machine()}  \nsections 1-4: {args.backbone} at {args.size}, batch {args.batch}, "
+              f"random weights (speed does not depend on them), {label}\n")
+    text = header + "\n" + "\n".join(render(title, rows) for title, rows in sections)
+    print(text)
+    with open(RESULTS, "a") as out:
+        out.write("\n" + text)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

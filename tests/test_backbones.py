@@ -1,0 +1,57 @@
+"""The backbone registry: every network builds, gives the expected features, unfreezes right."""
+
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+import pytest
+
+from stages import backbones
+from stages.backbones import BACKBONES
+
+FEATURES = {"vgg16": 512, "resnet50v2": 2048, "inceptionv3": 2048, "mobilenetv2": 1280}
+
+
+def model_params(name, **changes):
+    size = BACKBONES[name].min_size
+    return SimpleNamespace(
+        **{"backbone": name, "weights": "none", "image_size": size, "alpha": 1.0, "pooling": "avg", **changes}
+    )
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_each_backbone_builds_at_its_minimum_size(name):
+    p = model_params(name)
+    extractor = backbones.extractor(p)
+    images = np.random.default_rng(0).uniform(0, 255, (2, p.image_size, p.image_size, 3)).astype("float32")
+    features = extractor.predict_on_batch(backbones.preprocess(name)(images.copy()))
+    if BACKBONES[name].from_scratch:
+        assert features.shape == images.shape  # cnn caches the resized images
+    else:
+        assert features.shape == (2, FEATURES[name])
+        assert np.isfinite(features).all()
+
+
+def test_flatten_pooling_keeps_the_whole_feature_map():
+    extractor = backbones.extractor(model_params("vgg16", image_size=64, pooling="flatten"))
+    assert extractor.output_shape == (None, 2 * 2 * 512)
+
+
+def test_alpha_changes_mobilenet_width():
+    narrow = backbones.build(model_params("mobilenetv2", alpha=0.35))
+    wide = backbones.build(model_params("mobilenetv2", alpha=1.0))
+    assert narrow.count_params() < wide.count_params() / 3
+
+
+@pytest.mark.parametrize("name", ["vgg16", "mobilenetv2"])
+def test_unfreeze_trains_exactly_the_top_layers_but_not_batchnorm(name):
+    network = backbones.build(model_params(name))
+    assert not network.trainable_weights
+    backbones.unfreeze(network, 10)
+    for i, layer in enumerate(network.layers):
+        is_norm = isinstance(layer, keras.layers.BatchNormalization)
+        expected = i >= len(network.layers) - 10 and not is_norm
+        assert layer.trainable == expected, layer.name
+    assert network.trainable_weights
+    backbones.unfreeze(network, 0)
+    assert not network.trainable_weights
