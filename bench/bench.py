@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -76,9 +77,9 @@ def command(cwd, *args, env=None):
 def peak_rss_mib(cwd, *args):
     """Peak resident memory of one child process (it runs alone under this wrapper)."""
     probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+             "print('peak_kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     _, output = command(cwd, sys.executable, "-c", probe, *args)
-    return int(output.strip().splitlines()[-1]) / 1024
+    return int(re.search(r"peak_kib (\d+)", output).group(1)) / 1024
 
 
 def stage_params(images, backbone="vgg16", size=150, **sections):
@@ -219,14 +220,14 @@ REAL_RUNS = {
     "vgg16": {"model": {"backbone": "vgg16", "image_size": 150}},
     "resnet50v2": {"model": {"backbone": "resnet50v2", "image_size": 224}},
     "inceptionv3": {"model": {"backbone": "inceptionv3", "image_size": 299}},
-    "cnn (from scratch)": {"model": {"backbone": "cnn", "image_size": 128},
-                           "train": {"epochs": 40, "patience": 8, "lr": 0.001}},
+    "cnn (from scratch)": {"model": {"backbone": "cnn", "image_size": 96},
+                           "train": {"epochs": 20, "patience": 6, "lr": 0.001}},
 }
 REAL_COMMON = {
     "split": {"val": 0.15, "test": 0.15},
     "head": {"units": 256, "dropout": 0.5},
     "train": {"optimizer": "adam", "lr": 0.0003, "epochs": 30, "patience": 5},
-    "finetune": {"unfreeze": 30, "lr": 0.0001, "epochs": 4},
+    "finetune": {"unfreeze": 40, "lr": 0.00003, "epochs": 4},
 }
 
 

@@ -37,6 +37,9 @@ def make_bad_folder(root):
     Image.new("CMYK", (50, 40), (0, 100, 200, 0)).save(dog / "cmyk.jpg")
     Image.new("P", (50, 40), 3).save(dog / "palette.gif")
     Image.new("RGBA", (50, 40), (255, 0, 0, 0)).save(dog / "transparent.png")
+    Image.new("RGB", (50, 40), (0, 0, 250)).save(dog / "bitmap.bmp")
+    frames = [Image.new("RGB", (50, 40), color) for color in ((250, 0, 0), (0, 0, 250))]
+    frames[0].save(dog / "animated.bin", "GIF", save_all=True, append_images=frames[1:])
     rotated = Image.new("RGB", (60, 40), (200, 0, 0))
     exif = rotated.getexif()
     exif[0x0112] = 6  # stored landscape, shown portrait
@@ -54,9 +57,9 @@ def cleaned(tmp_path_factory):
 
 def test_report_accounts_for_every_file(cleaned):
     report = json.loads((cleaned / "metrics/clean.json").read_text())
-    assert report["total"] == 12 + 8 + 6  # generated, bad, good but unusual
+    assert report["total"] == 12 + 8 + 8  # generated, bad, good but unusual
     assert report["total"] == report["kept"] + sum(report["excluded"].values())
-    assert report["kept"] == 26 - len(EXPECTED_REJECTS)
+    assert report["kept"] == 28 - len(EXPECTED_REJECTS)
     assert report["excluded"]["system_file"] == 2
     assert report["excluded"]["duplicate"] == 1
 
@@ -73,7 +76,7 @@ def test_rejected_csv_has_one_row_per_excluded_file(cleaned):
 def test_kept_images_are_rgb_jpegs(cleaned):
     images = cleaned / "data/clean/images"
     kept = sorted(p for p in images.rglob("*") if p.is_file())
-    assert len(kept) == 18
+    assert len(kept) == 20
     for path in kept:
         with Image.open(path) as image:
             assert image.format == "JPEG" and image.mode == "RGB", path
@@ -82,6 +85,10 @@ def test_kept_images_are_rgb_jpegs(cleaned):
         assert image.size == (40, 60)  # EXIF orientation applied
     with Image.open(images / "dog/transparent.png.jpg") as image:
         assert image.getpixel((5, 5)) >= (250, 250, 250)  # transparent -> white
+    with Image.open(images / "dog/animated.bin.jpg") as image:
+        red, _, blue = image.getpixel((25, 20))
+        assert red > 200 and blue < 50  # the first frame
+    assert (images / "dog/bitmap.bmp.jpg").exists()
 
 
 def test_plain_rgb_jpegs_keep_their_bytes(cleaned):
