@@ -102,3 +102,16 @@ def test_comparison_report_has_one_row_per_experiment(reproduced):
     assert table.finetune_accuracy.between(0, 1).all() and (table.model_mb > 0).all()
     assert (reproduced / "reports/comparison.png").stat().st_size > 5000
     assert "compare: wrote reports/comparison.csv" in result.stdout
+
+
+def test_no_finetuning_model_predicts_what_the_head_predicts(reproduced):
+    """finetune.epochs 0 saves backbone + head: images through the tf.data
+    pipeline must give the head's predictions on the cached features."""
+    sh(reproduced, "git", "checkout", "params.yaml")
+    result = dvc(reproduced, "exp", "run", "-S", "finetune.epochs=0")
+    assert "finetune.epochs is 0" in result.output
+    assert (reproduced / "logs/finetune").is_dir()
+    assert json.loads((reproduced / "metrics/finetune.json").read_text())["finetune"]["epochs"] == 0
+    table = pd.read_csv(reproduced / "plots/test_predictions.csv")
+    assert (table["head"] == table["finetune"]).all()
+    assert (table.head_confidence - table.finetune_confidence).abs().max() < 1e-4

@@ -1,0 +1,42 @@
+"""Heads: both losses train, and their outputs become one probability per class."""
+
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+import pytest
+
+from stages.errors import UserError
+from stages.heads import dense_head, probabilities, small_cnn, targets
+
+HEAD = SimpleNamespace(units=16, dropout=0.1)
+
+
+def separable(n=80, dim=8, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    return rng.normal(y[:, None] * 2.0, 1.0, (n, dim)).astype("float32"), y
+
+
+@pytest.mark.parametrize("loss, units", [("categorical_crossentropy", 2), ("binary_crossentropy", 1)])
+def test_both_losses_learn_two_classes(loss, units):
+    keras.utils.set_random_seed(0)
+    x, y = separable()
+    head = dense_head(x.shape[1:], 2, HEAD, loss)
+    assert head.output_shape == (None, units)
+    head.compile(keras.optimizers.Adam(0.01), loss=loss)
+    head.fit(x, targets(y, 2, loss), epochs=30, verbose=0)
+    p = probabilities(head.predict(x, verbose=0))
+    assert p.shape == (80, 2) and np.allclose(p.sum(axis=1), 1)
+    assert (p.argmax(axis=1) == y).mean() >= 0.9
+
+
+def test_binary_loss_needs_two_classes():
+    with pytest.raises(UserError, match="binary_crossentropy needs exactly 2 classes, found 3"):
+        dense_head((8,), 3, HEAD, "binary_crossentropy")
+
+
+def test_cnn_baseline_takes_raw_pixels():
+    cnn = small_cnn((32, 32, 3), 10, HEAD, "categorical_crossentropy")
+    out = cnn.predict(np.full((2, 32, 32, 3), 255, "float32"), verbose=0)
+    assert out.shape == (2, 10) and np.allclose(out.sum(axis=1), 1, atol=1e-5)
