@@ -28,7 +28,11 @@ def test_imagenet_mobilenet_classifies_real_photos(tmp_path):
         "train": {"optimizer": "adam", "lr": 0.001, "batch_size": 32, "epochs": 20, "patience": 3},
         "finetune": {"epochs": 1, "unfreeze": 20},
     })  # fmt: skip
-    env = dict(environment(), KERAS_HOME=str(KERAS_HOME))
+    # A KERAS_HOME of our own (Keras writes keras.json into it); the weights are linked.
+    home = tmp_path / "keras"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / WEIGHTS.name).symlink_to(WEIGHTS)
+    env = dict(environment(), KERAS_HOME=str(home))
     env.update(https_proxy="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")  # prove it is offline
     dvc(project, "repro", env=env)
     report = json.loads((project / "metrics/eval.json").read_text())
