@@ -12,7 +12,6 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from stages import backbones, manifest, params
-from stages.backbones import BACKBONES
 from stages.errors import run
 from stages.inputs import batches
 from stages.paths import FEATURES, SPLITS
@@ -51,7 +50,7 @@ def main():
     for split in SPLITS:
         paths, labels = manifest.rows(images, split)
         data = batches(paths, labels, p.model.backbone, p.model.image_size, p.features.batch_size)
-        dtype = BACKBONES[p.model.backbone].cache_dtype
+        dtype = backbones.BACKBONES[p.model.backbone].cache_dtype
         path = FEATURES / f"{split}_x.npy"
         shape = extract(network, data, len(paths), path, dtype, f"features {split}")
         np.save(FEATURES / f"{split}_y.npy", labels)
