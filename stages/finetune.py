@@ -53,14 +53,15 @@ def main():
         print("finetune: finetune.epochs is 0, saving the model without fine-tuning")
     train = data("train", augment=augmentation(p.augment, t.seed), shuffle_seed=t.seed)
     val = data("val")
-    start = model.get_weights()
-    before = model.evaluate(val, verbose=0, return_dict=True)["loss"]
+    val_loss = lambda: model.evaluate(val, verbose=0, return_dict=True)["loss"]  # noqa: E731
+    if p.finetune.epochs:
+        start, before = model.get_weights(), val_loss()
     timing = fit(model, train, None, val, shuffle=False,  # tf.data shuffles, seeded
                  epochs=p.finetune.epochs, patience=t.patience, log_dir=FINETUNE_LOG)
     # Early stopping keeps the best epoch, but the starting point (backbone +
     # trained head) is no epoch: keep it when fine-tuning never beat it.
-    timing["improved"] = model.evaluate(val, verbose=0, return_dict=True)["loss"] < before
-    if not timing["improved"]:
+    timing["improved"] = bool(p.finetune.epochs) and val_loss() < before
+    if p.finetune.epochs and not timing["improved"]:
         model.set_weights(start)
         print(f"finetune: no epoch beat the head's val_loss {before:.4f}; keeping backbone + head as they were")
     MODEL.parent.mkdir(parents=True, exist_ok=True)

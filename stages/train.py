@@ -1,7 +1,7 @@
 """Stage `train`: a dense head on the cached features (no backbone pass per epoch).
 
 For the `cnn` baseline the cached "features" are the resized images, and the
-whole network is trained here, with augmentation. Writes models/head.keras
+whole network is trained here, with augmentation. Writes models/head.keras,
 the per-epoch log under logs/train/ and the training time in metrics/train.json.
 """
 
