@@ -12,6 +12,7 @@ import yaml
 
 from stages.backbones import ALPHAS, BACKBONES
 from stages.errors import UserError, run
+from stages.formats import FORMATS
 
 PARAMS_FILE = Path("params.yaml")
 SOURCES = ("petimages", "kaggle", "cifar10", "local")
@@ -48,6 +49,19 @@ def number(low=None, high=None, *, integer=False, open_low=False, open_high=Fals
 def boolean(value):
     if not isinstance(value, bool):
         return "must be true or false"
+
+
+def subset(*allowed):
+    """A non-empty list of distinct values from `allowed`."""
+
+    def check(value):
+        if not isinstance(value, list) or not value or len(set(map(str, value))) < len(value):
+            return f"must be a list of distinct values from: {', '.join(allowed)}"
+        unknown = [v for v in value if v not in allowed]
+        if unknown:
+            return f"has {unknown[0]!r}; allowed: {', '.join(allowed)}"
+
+    return check
 
 
 def text(null=False):
@@ -112,6 +126,9 @@ SCHEMA = {
         "rotation": number(0, 1, open_high=True),
         "zoom": number(0, 1, open_high=True),
         "translation": number(0, 1, open_high=True),
+    },
+    "export": {
+        "formats": subset(*FORMATS),
     },
 }
 

@@ -17,6 +17,8 @@ FINETUNE_LOG = Path("logs/finetune")
 EVAL_REPORT = Path("metrics/eval.json")
 TRAIN_REPORT = Path("metrics/train.json")
 FINETUNE_REPORT = Path("metrics/finetune.json")
+EXPORT = Path("models/export")
+EXPORT_REPORT = Path("metrics/export.json")
 PLOTS = Path("plots")
 TEST_PREDICTIONS = PLOTS / "test_predictions.csv"
 
@@ -24,8 +26,12 @@ SPLITS = ("train", "val", "test")
 
 
 def model_info(model_path):
-    """The JSON file beside a model that says how to feed it: backbone, size, classes."""
-    return Path(model_path).with_suffix(".json")
+    """The JSON file in a model's folder that says how to feed it: backbone, size, classes."""
+    return Path(model_path).parent / "model.json"
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
 
 
 def write_json(path, data):

@@ -1,5 +1,6 @@
 """Label new images: `python -m stages.predict PATH [PATH ...]` (files, folders, globs).
 
+Reads any format that `export` writes (--model models/export/model.tflite, ...).
 Prints one JSON line per image, in input order: {"path", "label", "confidence"}
 (and "top_k" with --top-k K), or {"path", "error"} for a file that cannot be
 read; exits 1 if any failed.
@@ -12,9 +13,10 @@ import json
 import sys
 from pathlib import Path
 
+from stages import formats
 from stages.errors import UserError, run
 from stages.images import BadImage, normalize
-from stages.paths import MODEL, model_info
+from stages.paths import MODEL, model_info, read_json
 
 CHUNK = 32
 
@@ -34,12 +36,11 @@ def expand(paths):
 
 
 def load_model(path):
+    """A function (preprocessed batch -> outputs) for any exported format, and model.json."""
     info_path = model_info(path)
     if not Path(path).exists() or not info_path.exists():
         raise UserError(f"no trained model at {path}: run `dvc repro` first")
-    import keras
-
-    return keras.models.load_model(path), json.loads(info_path.read_text())
+    return formats.load(path), read_json(info_path)
 
 
 def probabilities(model, info, jpeg_bytes):
@@ -51,7 +52,7 @@ def probabilities(model, info, jpeg_bytes):
     from stages.inputs import decode
 
     images = tf.stack([decode(data, info["image_size"]) for data in jpeg_bytes])
-    return probabilities(model.predict_on_batch(preprocess(info["backbone"])(images)))
+    return probabilities(model(preprocess(info["backbone"])(images).numpy()))
 
 
 def predict_chunk(model, info, paths, top_k):
@@ -80,7 +81,7 @@ def predict_chunk(model, info, paths, top_k):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="image files, folders or globs")
-    parser.add_argument("--model", default=str(MODEL), help="a .keras model (default %(default)s)")
+    parser.add_argument("--model", default=str(MODEL), help=f"the model: {formats.READABLE} (default %(default)s)")
     parser.add_argument("--top-k", type=int, default=0, metavar="K", help="also list the K best classes")
     args = parser.parse_args()
 

@@ -20,19 +20,19 @@ def ran(output):
 
 def test_first_repro_runs_every_stage(reproduced):
     log = reproduced.with_suffix(".repro.log").read_text()
-    assert ran(log) == ["download", "clean", "split", "features", "train", "finetune", "evaluate"]
+    assert ran(log) == ["download", "clean", "split", "features", "train", "finetune", "evaluate", "export"]
 
 
 def test_backbone_change_reruns_from_features(reproduced):
     result = dvc(reproduced, "exp", "run", "-S", "model.backbone=mobilenetv2", "-S", "model.alpha=0.35")
-    assert ran(result.output) == ["features", "train", "finetune", "evaluate"]
+    assert ran(result.output) == ["features", "train", "finetune", "evaluate", "export"]
     features = json.loads((reproduced / "metrics/eval.json").read_text())
     assert 0 <= features["finetune"]["accuracy"] <= 1
 
 
 def test_learning_rate_change_skips_features(reproduced):
     result = dvc(reproduced, "exp", "run", "-S", "train.lr=0.001")
-    assert ran(result.output) == ["train", "finetune", "evaluate"]
+    assert ran(result.output) == ["train", "finetune", "evaluate", "export"]
     assert "Stage 'features' didn't change, skipping" in result.output
 
 
@@ -47,8 +47,17 @@ def test_metrics_diff_and_exp_show_show_the_change(reproduced):
 def test_same_params_give_the_same_metrics(reproduced):
     before = (reproduced / "metrics/eval.json").read_text()
     result = dvc(reproduced, "repro", "--force", "--downstream", "train")
-    assert ran(result.output) == ["train", "finetune", "evaluate"]
+    assert ran(result.output) == ["train", "finetune", "evaluate", "export"]
     assert (reproduced / "metrics/eval.json").read_text() == before
+
+
+def test_export_formats_rerun_only_export(reproduced):
+    result = dvc(reproduced, "exp", "run", "-S", "export.formats=[onnx]")
+    assert ran(result.output) == ["evaluate", "export"]  # evaluate checks the whole params file
+    report = json.loads((reproduced / "metrics/export.json").read_text())
+    assert set(report) == {"keras", "onnx"}
+    assert sorted(p.name for p in (reproduced / "models/export").iterdir()) == ["model.json", "model.onnx"]
+    sh(reproduced, "git", "checkout", "params.yaml")
 
 
 def test_unknown_key_from_exp_run_fails_with_one_line(reproduced):
@@ -69,7 +78,7 @@ def test_unknown_key_from_exp_run_fails_with_one_line(reproduced):
 def test_cnn_baseline_runs_through_the_same_pipeline(reproduced):
     sh(reproduced, "git", "checkout", "params.yaml")
     result = dvc(reproduced, "exp", "run", "-S", "model.backbone=cnn")
-    assert ran(result.output) == ["features", "train", "finetune", "evaluate"]
+    assert ran(result.output) == ["features", "train", "finetune", "evaluate", "export"]
     report = json.loads((reproduced / "metrics/eval.json").read_text())
     assert report["head"]["accuracy"] >= 0.75  # colours are easy even from scratch
 

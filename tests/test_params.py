@@ -48,6 +48,10 @@ def test_defaults_are_valid():
         ("train", "lr", 0, "train.lr = 0 must be in (0, inf]"),
         ("head", "dropout", True, "head.dropout = True must be a number"),
         ("train", "seed", DELETE, "missing key 'train.seed'"),
+        ("export", "formats", ["onnx", "tflite16"], "export.formats = ['onnx', 'tflite16'] has 'tflite16'; allowed: saved_model,"),
+        ("export", "formats", [], "export.formats = [] must be a list of distinct values from: saved_model,"),
+        ("export", "formats", "onnx", "must be a list of distinct values"),
+        ("export", "formats", ["onnx", "onnx"], "must be a list of distinct values"),
     ],
 )
 def test_bad_values_name_the_key(section, key, value, message):

@@ -113,6 +113,39 @@ def test_predict_matches_evaluate_and_reports_broken_files(reproduced, tmp_path)
         assert line["confidence"] == pytest.approx(row.finetune_confidence, abs=1e-4)
 
 
+FLOAT_FORMATS = ("saved_model", "tflite", "onnx")
+
+
+def test_exported_formats_match_the_keras_model(reproduced):
+    report = json.loads((reproduced / "metrics/export.json").read_text())
+    assert set(report) == {"keras", "saved_model", "tflite", "tflite_int8", "onnx"}
+    for name in FLOAT_FORMATS:
+        assert report[name]["max_abs_diff"] <= 1e-4, name
+        assert report[name]["agreement"] == 1.0, name
+    int8 = report["tflite_int8"]
+    assert 0 < int8["max_abs_diff"] < 0.5 and 0.5 <= int8["agreement"] <= 1
+    # Dynamic-range quantisation stores weights as int8: about a quarter of float32.
+    assert int8["size_mb"] < 0.35 * report["tflite"]["size_mb"]
+    assert all(figures["size_mb"] > 0 and figures["latency_ms"] > 0 for figures in report.values())
+
+
+@pytest.mark.parametrize("exported", ["saved_model", "model.tflite", "model.onnx"])
+def test_predict_reads_exported_models(reproduced, exported):
+    table = pd.read_csv(reproduced / "plots/test_predictions.csv")
+    model = reproduced / "models/export" / exported
+    result = stage(reproduced, "predict", "--model", str(model), *table.path)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["label"] for line in lines] == table.finetune.tolist()
+    confidences = [line["confidence"] for line in lines]
+    assert confidences == pytest.approx(table.finetune_confidence.tolist(), abs=1e-4)
+
+
+def test_predict_refuses_an_unknown_model_format(reproduced):
+    result = stage(reproduced, "predict", "--model", "models/model.json", "x.jpg", check=False)
+    assert result.returncode == 2
+    assert "models/model.json: not a model file this tool reads (.keras, .tflite" in result.stderr
+
+
 def test_predict_without_a_model_says_to_run_repro(tmp_path, reproduced):
     result = stage(reproduced, "predict", "--model", str(tmp_path / "none.keras"), "x.jpg", check=False)
     assert result.returncode == 2
