@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stages.errors import UserError
+from stages.params import PARAMS_FILE, choice, require
 
 # MobileNetV2 width multipliers that Keras publishes ImageNet weights for.
 ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
@@ -55,6 +56,19 @@ BACKBONES = {
     # images (as uint8) and `train` trains stages.heads.small_cnn on them.
     "cnn": Backbone(None, None, 150, 32, None, cache_dtype="uint8"),
 }
+
+
+def check(model_params):
+    """The model section's values that depend on this registry; raises UserError."""
+    p = model_params
+    require("model", "backbone", p.backbone, choice(*BACKBONES))
+    require("model", "alpha", p.alpha, choice(*ALPHAS))
+    minimum = BACKBONES[p.backbone].min_size
+    if p.image_size < minimum:
+        raise UserError(
+            f"{PARAMS_FILE}: model.image_size = {p.image_size} is too small for "
+            f"{p.backbone} (minimum {minimum})"
+        )
 
 
 def weights_file(name, image_size, alpha):

@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-from stages import figures, manifest, params
+from stages import backbones, figures, manifest, params
 from stages.errors import run
-from stages.features import load
 from stages.heads import probabilities as to_probabilities
 from stages.inputs import batches
 from stages.paths import (
-    EVAL_REPORT, FINETUNE_LOG, HEAD, MODEL, PLOTS, TEST_PREDICTIONS, TRAIN_LOG, write_json,
+    EVAL_REPORT, FINETUNE_LOG, HEAD, MODEL, PLOTS, TEST_PREDICTIONS, TRAIN_LOG, read_features, write_json,
 )  # fmt: skip
 
 MODELS = ("head", "finetune")
@@ -66,10 +65,11 @@ def curves(y, probabilities):
 
 def main():
     p = params.load()
+    backbones.check(p.model)
     images = manifest.read()
     classes = manifest.classes(images)
     paths, y = manifest.rows(images, "test")
-    x_test, _ = load("test")
+    x_test, _ = read_features("test")
     data = batches(paths, y, p.model.backbone, p.model.image_size, p.train.batch_size)
     models = {"head": keras.models.load_model(HEAD), "finetune": keras.models.load_model(MODEL)}
     probabilities = {

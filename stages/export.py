@@ -66,6 +66,7 @@ def compare(model, written, data, count):
 
 def main():
     p = params.load()
+    formats.check(p.export.formats)
     info = read_json(model_info(MODEL))
     paths, labels = manifest.rows(manifest.read(), "test")
     data = batches(paths, labels, info["backbone"], info["image_size"], p.features.batch_size)

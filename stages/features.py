@@ -35,13 +35,9 @@ def extract(network, data, count, path, dtype, desc):
     return features.shape
 
 
-def load(split):
-    """Cached features and labels of one split."""
-    return np.load(FEATURES / f"{split}_x.npy"), np.load(FEATURES / f"{split}_y.npy")
-
-
 def main():
     p = params.load()
+    backbones.check(p.model)
     network = backbones.extractor(p.model)
     images = manifest.read()
     if FEATURES.exists():

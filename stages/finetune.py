@@ -36,6 +36,7 @@ def build(p):
 
 def main():
     p = params.load()
+    backbones.check(p.model)
     t = p.train
     strategy = setup(t)
     images = manifest.read()

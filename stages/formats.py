@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.errors import UserError
+from stages.params import require, subset
 
 # export.formats name -> (file written in the export folder, Keras export format, converter options)
 FORMATS = {
@@ -20,6 +21,11 @@ FORMATS = {
     "onnx": ("model.onnx", "onnx", {}),
 }
 READABLE = ".keras, .tflite, .onnx or a SavedModel folder"
+
+
+def check(names):
+    """export.formats must name formats this module writes; raises UserError."""
+    require("export", "formats", names, subset(*FORMATS))
 
 
 def export(model, name, folder):

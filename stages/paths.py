@@ -30,6 +30,13 @@ def model_info(model_path):
     return Path(model_path).parent / "model.json"
 
 
+def read_features(split):
+    """Cached features (written by `features`) and labels of one split."""
+    import numpy as np
+
+    return np.load(FEATURES / f"{split}_x.npy"), np.load(FEATURES / f"{split}_y.npy")
+
+
 def read_json(path):
     return json.loads(Path(path).read_text())
 

@@ -5,24 +5,23 @@ whole network is trained here, with augmentation. Writes models/head.keras,
 the per-epoch log under logs/train/ and the training time in metrics/train.json.
 """
 
-from stages import manifest, params
-from stages.backbones import BACKBONES
+from stages import backbones, manifest, params
 from stages.errors import run
-from stages.features import load
 from stages.heads import dense_head, small_cnn, targets
 from stages.inputs import augmentation, from_arrays
-from stages.paths import HEAD, TRAIN_LOG, TRAIN_REPORT, write_json
+from stages.paths import HEAD, TRAIN_LOG, TRAIN_REPORT, read_features, write_json
 from stages.training import fit, optimizer, setup
 
 
 def main():
     p = params.load()
+    backbones.check(p.model)
     t = p.train
     strategy = setup(t)
     classes = len(manifest.classes(manifest.read()))
-    x_train, y_train = load("train")
-    x_val, y_val = load("val")
-    from_scratch = BACKBONES[p.model.backbone].from_scratch
+    x_train, y_train = read_features("train")
+    x_val, y_val = read_features("val")
+    from_scratch = backbones.BACKBONES[p.model.backbone].from_scratch
     with strategy.scope():
         build = small_cnn if from_scratch else dense_head
         model = build(x_train.shape[1:], classes, p.head, t.loss)

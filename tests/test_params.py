@@ -8,7 +8,7 @@ import yaml
 
 from conftest import ROOT, sh
 from stages.errors import UserError
-from stages.params import validate
+from stages.check import check_all as validate
 
 DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
 DELETE = object()
@@ -50,7 +50,7 @@ def test_defaults_are_valid():
         ("train", "seed", DELETE, "missing key 'train.seed'"),
         ("export", "formats", ["onnx", "tflite16"], "export.formats = ['onnx', 'tflite16'] has 'tflite16'; allowed: saved_model,"),
         ("export", "formats", [], "export.formats = [] must be a list of distinct values from: saved_model,"),
-        ("export", "formats", "onnx", "must be a list of distinct values"),
+        ("export", "formats", "onnx", "export.formats = 'onnx' must be a list"),
         ("export", "formats", ["onnx", "onnx"], "must be a list of distinct values"),
     ],
 )
@@ -68,11 +68,11 @@ def test_unknown_section():
         validate(params)
 
 
-def test_cli_prints_one_line_and_exits_2(tmp_path):
+def test_check_by_hand_prints_one_line_and_exits_2(tmp_path):
     params = with_change("train", "optimizer", "rmsprop")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    result = sh(tmp_path, sys.executable, "-m", "stages.params", check=False, env=env)
+    result = sh(tmp_path, sys.executable, "-m", "stages.check", check=False, env=env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: params.yaml: train.optimizer = 'rmsprop' must be one of: sgd, adam"

@@ -1,0 +1,25 @@
+"""Check params.yaml by hand: `python -m stages.check` (every stage also checks it).
+
+Not a stage: it checks the values that belong to other modules too (backbone
+names and sizes, export formats), which no single stage needs all of.
+"""
+
+from stages import backbones, formats, params
+from stages.errors import run
+
+
+def check_all(raw):
+    """Validate a params dict as params.yaml would be; return its namespaces."""
+    p = params.validate(raw)
+    backbones.check(p.model)
+    formats.check(p.export.formats)
+    return p
+
+
+def main():
+    check_all(params.read())
+    print(f"{params.PARAMS_FILE}: ok")
+
+
+if __name__ == "__main__":
+    run(main)
