@@ -22,13 +22,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tools.scratch import project  # noqa: E402
 RESULTS = ROOT / "bench/RESULTS.md"
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", ".dvc/config", ".dvcignore")
 
 
 # ---------------------------------------------------------------- set-up
@@ -44,27 +43,6 @@ def photo_like_jpegs(folder, count, size=(500, 375), seed=0):
         (folder / cls).mkdir(parents=True, exist_ok=True)
         image.save(folder / cls / f"{cls}.{i}.jpg", quality=90)
     return folder
-
-
-def project(directory, params):
-    """A committed git copy of the project, with these params merged into params.yaml."""
-    directory = Path(directory)
-    for name in PROJECT_FILES:
-        source, target = ROOT / name, directory / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target)
-    merged = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for section, values in params.items():
-        merged[section].update(values)
-    (directory / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
-    for command in (["git", "init", "-q"], ["git", "config", "user.name", "bench"],
-                    ["git", "config", "user.email", "bench@example.com"],
-                    ["git", "add", "-A"], ["git", "commit", "-qm", "project"]):
-        subprocess.run(command, cwd=directory, check=True)
-    return directory
 
 
 def command(cwd, *args, env=None):
@@ -149,7 +127,7 @@ def head_vs_end_to_end(images, work, backbone, size, batch):
     import keras
 
     from stages import backbones, manifest
-    from stages.features import load
+    from stages.paths import read_features
     from stages.finetune import assemble
     from stages.heads import dense_head
     from stages.inputs import batches
@@ -157,7 +135,7 @@ def head_vs_end_to_end(images, work, backbone, size, batch):
     repo = project(work / "s2", stage_params(images, backbone, size))
     command(repo, "dvc", "repro", "features")
     os.chdir(repo)
-    x, y = load("train")
+    x, y = read_features("train")
     onehot = keras.utils.to_categorical(y, 2)
     hp = type("H", (), {"units": 256, "dropout": 0.5})
     head = dense_head(x.shape[1:], 2, hp, "categorical_crossentropy")

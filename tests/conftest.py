@@ -1,20 +1,20 @@
 """Helpers: tiny generated image sets and throw-away copies of the project."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests import the stages package
 SHARED = ROOT.parent / "shared"
 
-from bench.bench import project  # noqa: E402  (one way to copy the project, for tests and bench)
+from tools.scratch import merge, project, set_params  # noqa: E402, F401
 
 # Fast settings for every pipeline test: random weights, tiny images, few epochs.
 TEST_PARAMS = {
@@ -44,15 +44,6 @@ def make_images(root, per_class=16, classes=("cat", "dog"), seed=0):
     return Path(root)
 
 
-def merge(base, overrides):
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            merge(base.setdefault(key, {}), value)
-        else:
-            base[key] = value
-    return base
-
-
 def environment():
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
@@ -79,16 +70,19 @@ def stage(cwd, name, *args, **kwargs):
     return sh(cwd, sys.executable, "-m", f"stages.{name}", *args, **kwargs)
 
 
-def set_params(project, overrides):
-    path = Path(project) / "params.yaml"
-    params = merge(yaml.safe_load(path.read_text()), overrides)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def new_project(directory, data_dir, overrides=()):
     """A committed git + DVC copy of the project, set to read data_dir."""
     params = merge(merge({}, TEST_PARAMS), {"data": {"local_dir": str(data_dir)}})
     return project(directory, merge(params, dict(overrides)))
+
+
+# The longest modules first: with `-n auto --dist loadfile` (pytest.ini) the
+# workers start on them at once instead of finding them last.
+FIRST = ("test_experiments.py", "test_pipeline.py", "test_real_photos.py", "test_bench.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: FIRST.index(item.path.name) if item.path.name in FIRST else len(FIRST))
 
 
 @pytest.fixture(scope="session")
@@ -96,15 +90,25 @@ def images(tmp_path_factory):
     return make_images(tmp_path_factory.mktemp("images"))
 
 
-@pytest.fixture(scope="module")
-def reproduced(request, tmp_path_factory, images):
-    """A project after one full `dvc repro`, committed (shared by a module's tests).
-
-    A test module may set OVERRIDES, params on top of TEST_PARAMS."""
-    overrides = getattr(request.module, "OVERRIDES", {})
-    project = new_project(tmp_path_factory.mktemp("project"), images, overrides)
+def reproduced(directory, data_dir, overrides=()):
+    """A project after one full `dvc repro`, committed; its output in <project>.repro.log."""
+    project = new_project(directory, data_dir, overrides)
     result = dvc(project, "repro")
     project.with_suffix(".repro.log").write_text(result.output)
     sh(project, "git", "add", "-A")
     sh(project, "git", "commit", "-qm", "baseline run")
     return project
+
+
+def workspace_copy(project, target):
+    """The project's files without Git, DVC's cache and the exported models:
+    enough to run a stage by hand (`python -m stages.X`) without touching `project`."""
+    ignore = shutil.ignore_patterns(".git", "cache", "export")
+    return Path(shutil.copytree(project, target, symlinks=True, ignore=ignore))
+
+
+@pytest.fixture(scope="session")
+def baseline(tmp_path_factory, images):
+    """The project after a full `dvc repro`, every export format: for tests that only read it."""
+    formats = {"export": {"formats": ["saved_model", "tflite", "tflite_int8", "onnx"]}}
+    return reproduced(tmp_path_factory.mktemp("baseline") / "project", images, formats)

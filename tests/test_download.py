@@ -181,7 +181,7 @@ def test_petimages_through_dvc(server, tmp_path):
     assert (report["total"], report["kept"]) == (19, 16)
     assert len(server.requests) == 2  # cut, then resumed
 
-    dvc(project, "exp", "run", "-S", "data.max_per_class=4")
+    dvc(project, "exp", "run", "-S", "data.max_per_class=4", "clean")
     assert len(server.requests) == 2  # the verified zip in data/downloads is reused
     assert len(list((project / "data/raw/cat").iterdir())) == 4
 

@@ -1,6 +1,8 @@
-"""`dvc exp run -S` reruns only what a param touches, and runs are repeatable.
+"""`dvc exp run -S` reruns only what a param touches, and the queue runs
+several experiments.
 
-The tests share one project and run in file order.
+The tests share one project (its own, so they may change its workspace) and
+run in file order; each starts from the committed baseline run.
 """
 
 import csv
@@ -10,77 +12,88 @@ import re
 import time
 
 import pandas as pd
+import pytest
 
-from conftest import dvc, sh, stage
+from conftest import dvc, reproduced, sh, stage
+
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, images):
+    return reproduced(tmp_path_factory.mktemp("experiments") / "project", images)
+
+
+def reset(project):
+    """The workspace back at the committed baseline run: Git restores params, lock,
+    metrics and logs (outputs with cache: false), DVC the cached outputs. (A queued
+    experiment would also take uncommitted changes with it.)"""
+    sh(project, "git", "checkout", "--", ".")
+    sh(project, "git", "clean", "-fdq")
+    dvc(project, "checkout", "--force")
+    return project
+
+
+@pytest.fixture
+def fresh(project):
+    return reset(project)
 
 
 def ran(output):
     return re.findall(r"Running stage '(\w+)'", output)
 
 
-def test_first_repro_runs_every_stage(reproduced):
-    log = reproduced.with_suffix(".repro.log").read_text()
+def test_first_repro_runs_every_stage(project):
+    log = project.with_suffix(".repro.log").read_text()
     assert ran(log) == ["download", "clean", "split", "features", "train", "finetune", "evaluate", "export"]
 
 
-def test_backbone_change_reruns_from_features(reproduced):
-    result = dvc(reproduced, "exp", "run", "-S", "model.backbone=mobilenetv2", "-S", "model.alpha=0.35")
+def test_backbone_change_reruns_from_features_and_cnn_baseline_learns(fresh):
+    result = dvc(fresh, "exp", "run", "-S", "model.backbone=cnn")
     assert ran(result.output) == ["features", "train", "finetune", "evaluate", "export"]
-    features = json.loads((reproduced / "metrics/eval.json").read_text())
-    assert 0 <= features["finetune"]["accuracy"] <= 1
+    report = json.loads((fresh / "metrics/eval.json").read_text())
+    assert report["head"]["accuracy"] >= 0.75  # colours are easy even from scratch
 
-
-def test_learning_rate_change_skips_features(reproduced):
-    result = dvc(reproduced, "exp", "run", "-S", "train.lr=0.001")
-    assert ran(result.output) == ["train", "finetune", "evaluate", "export"]
-    assert "Stage 'features' didn't change, skipping" in result.output
-
-
-def test_metrics_diff_and_exp_show_show_the_change(reproduced):
-    diff = dvc(reproduced, "metrics", "diff", "--json").stdout
-    changed = json.loads(diff)["metrics/eval.json"]
+    changed = json.loads(dvc(fresh, "metrics", "diff", "--json").stdout)["metrics/eval.json"]
     assert "head.loss" in changed
-    shown = dvc(reproduced, "exp", "show", "--json").stdout
-    assert "train.lr" in shown or '"lr": 0.001' in shown
+    shown = dvc(fresh, "exp", "show", "--csv").stdout
+    assert {"vgg16", "cnn"} <= {row["model.backbone"] for row in csv.DictReader(io.StringIO(shown))}
 
 
-def test_same_params_give_the_same_metrics(reproduced):
-    before = (reproduced / "metrics/eval.json").read_text()
-    result = dvc(reproduced, "repro", "--force", "--downstream", "train")
-    assert ran(result.output) == ["train", "finetune", "evaluate", "export"]
-    assert (reproduced / "metrics/eval.json").read_text() == before
-
-
-def test_export_formats_rerun_only_export(reproduced):
-    result = dvc(reproduced, "exp", "run", "-S", "export.formats=[onnx]")
-    assert ran(result.output) == ["evaluate", "export"]  # evaluate checks the whole params file
-    report = json.loads((reproduced / "metrics/export.json").read_text())
-    assert set(report) == {"keras", "onnx"}
-    assert sorted(p.name for p in (reproduced / "models/export").iterdir()) == ["model.json", "model.onnx"]
-    sh(reproduced, "git", "checkout", "params.yaml")
-
-
-def test_unknown_key_from_exp_run_fails_with_one_line(reproduced):
+def test_unknown_key_from_exp_run_fails_with_one_line(fresh):
     # Plain `-S trian.lr=0.1` is refused by DVC itself; `+` adds a new key.
-    result = dvc(reproduced, "exp", "run", "-S", "+trian.lr=0.1", check=False)
+    result = dvc(fresh, "exp", "run", "-S", "+trian.lr=0.1", check=False)
     assert result.returncode != 0
     assert "error: params.yaml: unknown section 'trian' (allowed: data, clean," in result.output
     assert "Traceback" not in result.output
-    sh(reproduced, "git", "checkout", "params.yaml")
+    sh(fresh, "git", "checkout", "params.yaml")
 
-    result = dvc(reproduced, "exp", "run", "-S", "+train.lrr=0.1", check=False)
+    result = dvc(fresh, "exp", "run", "-S", "+train.lrr=0.1", check=False)
     assert result.returncode != 0
     assert "error: params.yaml: unknown key 'train.lrr' (allowed: optimizer, loss, lr," in result.output
     assert ran(result.output)[0] == "train"
     assert "Traceback" not in result.output
 
 
-def test_cnn_baseline_runs_through_the_same_pipeline(reproduced):
-    sh(reproduced, "git", "checkout", "params.yaml")
-    result = dvc(reproduced, "exp", "run", "-S", "model.backbone=cnn")
-    assert ran(result.output) == ["features", "train", "finetune", "evaluate", "export"]
-    report = json.loads((reproduced / "metrics/eval.json").read_text())
-    assert report["head"]["accuracy"] >= 0.75  # colours are easy even from scratch
+def test_unknown_backbone_fails_at_features_with_one_line(fresh):
+    result = dvc(fresh, "exp", "run", "-S", "model.backbone=resnet", check=False)
+    assert result.returncode != 0
+    assert ran(result.output) == ["features"]
+    assert "error: params.yaml: model.backbone = 'resnet' must be one of: vgg16, resnet50v2," in result.output
+    assert "Traceback" not in result.output
+
+
+def test_no_finetuning_model_predicts_what_the_head_predicts(fresh):
+    """finetune.epochs 0 saves backbone + head: images through the tf.data
+    pipeline must give the head's predictions on the cached features."""
+    result = dvc(fresh, "exp", "run", "-S", "finetune.epochs=0", "evaluate")
+    assert ran(result.output) == ["finetune", "evaluate"]
+    assert "finetune.epochs is 0" in result.output
+    assert (fresh / "logs/finetune").is_dir()
+    timing = json.loads((fresh / "metrics/finetune.json").read_text())["finetune"]
+    assert timing["epochs"] == 0 and timing["improved"] is False
+    table = pd.read_csv(fresh / "plots/test_predictions.csv")
+    assert (table["head"] == table["finetune"]).all()
+    assert (table.head_confidence - table.finetune_confidence).abs().max() < 1e-4
 
 
 def wait_for_queue(project, seconds=900):
@@ -89,39 +102,51 @@ def wait_for_queue(project, seconds=900):
         status = dvc(project, "queue", "status").stdout
         if not re.search(r"\b(Queued|Running)\b", status):
             return status
-        time.sleep(5)
+        time.sleep(3)
     raise AssertionError(f"queue still busy after {seconds}s:\n{status}")
 
 
-def test_queue_runs_several_backbones(reproduced):
-    dvc(reproduced, "exp", "run", "--queue", "-S", "model.backbone=cnn,mobilenetv2", "-S", "model.alpha=0.35")
-    dvc(reproduced, "queue", "start", "--jobs", "1")
-    status = wait_for_queue(reproduced)
-    assert status.count("Success") >= 2, status
-    table = dvc(reproduced, "exp", "show", "--csv").stdout
-    finished = [row for row in csv.DictReader(io.StringIO(table)) if row["State"] == "Success"]
-    assert {"cnn", "mobilenetv2"} <= {row["model.backbone"] for row in finished}
-    assert all(0 <= float(row["finetune.accuracy"]) <= 1 for row in finished)
+# (mobilenetv2 through the whole pipeline: tests/test_bench.py)
+QUEUED = {
+    "lr": ["-S", "train.lr=0.001"],
+    "onnx": ["-S", "export.formats=[onnx]"],
+}
 
 
-def test_comparison_report_has_one_row_per_experiment(reproduced):
-    result = stage(reproduced, "compare")
-    table = pd.read_csv(reproduced / "reports/comparison.csv")
-    assert {"cnn", "mobilenetv2"} <= set(table.backbone)
+@pytest.fixture(scope="module")
+def queued(project):
+    """Experiments run by the DVC queue, two at a time."""
+    reset(project)
+    for name, args in QUEUED.items():
+        dvc(project, "exp", "run", "--queue", "-n", name, *args)
+    dvc(project, "queue", "start", "--jobs", "2")
+    status = wait_for_queue(project)
+    assert status.count("Success") == len(QUEUED), status
+    return project
+
+
+def test_queue_reruns_only_what_each_param_touches(queued):
+    logs = {name: dvc(queued, "queue", "logs", name).output for name in QUEUED}
+    assert ran(logs["lr"]) == ["train", "finetune", "evaluate", "export"]
+    assert ran(logs["onnx"]) == ["evaluate", "export"]  # evaluate checks the whole params file
+    table = dvc(queued, "exp", "show", "--csv").stdout
+    rows = {row["Experiment"]: row for row in csv.DictReader(io.StringIO(table)) if row["Experiment"] in QUEUED}
+    assert set(rows) == set(QUEUED) and all(row["State"] == "Success" for row in rows.values())
+    assert rows["lr"]["train.lr"] == "0.001" and rows["onnx"]["train.lr"] == "0.003"
+    assert all(0 <= float(row["finetune.accuracy"]) <= 1 for row in rows.values())
+
+
+def test_export_formats_change_writes_only_those_formats(queued, fresh):
+    dvc(fresh, "exp", "apply", "onnx")
+    report = json.loads((fresh / "metrics/export.json").read_text())
+    assert set(report) == {"keras", "onnx"}
+    assert sorted(p.name for p in (fresh / "models/export").iterdir()) == ["model.json", "model.onnx"]
+
+
+def test_comparison_report_has_one_row_per_experiment(queued):
+    result = stage(queued, "compare")
+    table = pd.read_csv(queued / "reports/comparison.csv")
+    assert {"vgg16", "cnn"} <= set(table.backbone)  # the queue's and the cnn experiment
     assert table.finetune_accuracy.between(0, 1).all() and (table.model_mb > 0).all()
-    assert (reproduced / "reports/comparison.png").stat().st_size > 5000
+    assert (queued / "reports/comparison.png").stat().st_size > 5000
     assert "compare: wrote reports/comparison.csv" in result.stdout
-
-
-def test_no_finetuning_model_predicts_what_the_head_predicts(reproduced):
-    """finetune.epochs 0 saves backbone + head: images through the tf.data
-    pipeline must give the head's predictions on the cached features."""
-    sh(reproduced, "git", "checkout", "params.yaml")
-    result = dvc(reproduced, "exp", "run", "-S", "finetune.epochs=0")
-    assert "finetune.epochs is 0" in result.output
-    assert (reproduced / "logs/finetune").is_dir()
-    timing = json.loads((reproduced / "metrics/finetune.json").read_text())["finetune"]
-    assert timing["epochs"] == 0 and timing["improved"] is False
-    table = pd.read_csv(reproduced / "plots/test_predictions.csv")
-    assert (table["head"] == table["finetune"]).all()
-    assert (table.head_confidence - table.finetune_confidence).abs().max() < 1e-4
