@@ -1,12 +1,15 @@
 """The backbone registry: one entry per network, shared by every stage.
 
-Keras is imported only when a network is built, so that the params check
-(which needs the names and sizes) stays fast.
+Every network built here takes RGB pixels in [0, 255] and applies its own
+preprocessing inside (the `Preprocess` layer), so that the saved and exported
+models need nothing but a resized photo.
 """
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import keras
 
 from stages.errors import UserError
 from stages.params import PARAMS_FILE, choice, require
@@ -22,7 +25,7 @@ RANDOM_INIT_SEED = 1234
 @dataclass(frozen=True)
 class Backbone:
     application: str | None  # constructor in keras.applications; None: no backbone
-    module: str | None  # keras.applications submodule holding its preprocess_input
+    preprocessing: str | None  # Preprocess mode: "caffe" or "tf"; None: the network does its own
     native_size: int  # the input size its ImageNet weights were trained at
     min_size: int  # the smallest input Keras accepts without the top
     weights_file: str | None  # no-top ImageNet file Keras looks for in $KERAS_HOME/models/
@@ -36,17 +39,17 @@ class Backbone:
 
 BACKBONES = {
     "vgg16": Backbone(
-        "VGG16", "vgg16", 224, 32, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        "VGG16", "caffe", 224, 32, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
     ),
     "resnet50v2": Backbone(
-        "ResNet50V2", "resnet_v2", 224, 32, "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        "ResNet50V2", "tf", 224, 32, "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5"
     ),
     "inceptionv3": Backbone(
-        "InceptionV3", "inception_v3", 299, 75, "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        "InceptionV3", "tf", 299, 75, "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
     ),
     "mobilenetv2": Backbone(
         "MobileNetV2",
-        "mobilenet_v2",
+        "tf",
         224,
         32,
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5",
@@ -78,19 +81,39 @@ def weights_file(name, image_size, alpha):
     return BACKBONES[name].weights_file.format(alpha=float(alpha), rows=rows)
 
 
-def preprocess(name):
-    """The backbone's own preprocess_input (it differs per network)."""
-    import keras
+# ImageNet's mean pixel, in RGB order ("caffe" mode of keras.applications).
+IMAGENET_MEAN = (123.68, 116.779, 103.939)
 
-    if BACKBONES[name].from_scratch:
-        return lambda images: images  # the CNN rescales its input itself
-    return getattr(keras.applications, BACKBONES[name].module).preprocess_input
+
+@keras.saving.register_keras_serializable(package="stages")
+class Preprocess(keras.layers.Layer):
+    """keras.applications' preprocess_input as a layer, giving the same numbers
+    (tests/test_backbones.py checks it): "caffe" (VGG16) RGB to BGR minus the
+    ImageNet mean, "tf" (MobileNetV2, ResNet50V2, InceptionV3) scale to [-1, 1]."""
+
+    def __init__(self, mode, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def call(self, images):
+        if self.mode == "tf":
+            return images / 127.5 - 1.0
+        # The mean comes off before the channels are reversed (Keras does it the
+        # other way round): the input then feeds one subtraction, which keeps a
+        # full-integer LiteRT model's uint8 input the pixels themselves.
+        return keras.ops.flip(images - keras.ops.convert_to_tensor(IMAGENET_MEAN), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def load_model(path):
+    """A model saved by train or finetune (this module defines its Preprocess layer)."""
+    return keras.models.load_model(path, compile=False)
 
 
 def build(model_params):
-    """The frozen backbone without its top, as in features, finetune and evaluate."""
-    import keras
-
+    """The frozen backbone without its top (it expects preprocessed input)."""
     p = model_params
     spec = BACKBONES[p.backbone]
     constructor = getattr(keras.applications, spec.application)
@@ -126,23 +149,27 @@ def weights_error(p, error):
 
 
 def extractor(model_params):
-    """Backbone plus pooling: image in, one feature vector out (the image itself for cnn)."""
-    import keras
-
-    if BACKBONES[model_params.backbone].from_scratch:
-        size = model_params.image_size
-        return keras.Sequential([keras.Input((size, size, 3)), keras.layers.Identity()])
-    network = build(model_params)
+    """Pixels in [0, 255] in, one feature vector out: preprocessing, backbone, pooling.
+    For cnn the "features" are the pixels themselves."""
+    p = model_params
+    spec = BACKBONES[p.backbone]
+    image = keras.Input((p.image_size, p.image_size, 3), name="image")
+    if spec.from_scratch:
+        return keras.Sequential([image, keras.layers.Identity()], name="extractor")
     pool = {"avg": keras.layers.GlobalAveragePooling2D, "flatten": keras.layers.Flatten}
     return keras.Sequential(
-        [network, pool[model_params.pooling](name="pool")], name="extractor"
+        [image, Preprocess(spec.preprocessing, name="preprocess"), build(p), pool[p.pooling](name="pool")],
+        name="extractor",
     )
+
+
+def network(extractor):
+    """The backbone inside an extractor."""
+    return next(layer for layer in extractor.layers if isinstance(layer, keras.Model))
 
 
 def unfreeze(network, count):
     """Make the top `count` layers trainable; BatchNormalization stays frozen."""
-    import keras
-
     network.trainable = True
     top = {id(layer) for layer in network.layers[-count:]} if count else set()
     for layer in network.layers:

@@ -5,7 +5,6 @@ Writes metrics/eval.json; the data of the DVC plots: plots/test_predictions.csv
 figures under plots/ (see stages/figures.py).
 """
 
-import keras
 import numpy as np
 import pandas as pd
 from sklearn import metrics
@@ -70,8 +69,8 @@ def main():
     classes = manifest.classes(images)
     paths, y = manifest.rows(images, "test")
     x_test, _ = read_features("test")
-    data = batches(paths, y, p.model.backbone, p.model.image_size, p.train.batch_size)
-    models = {"head": keras.models.load_model(HEAD), "finetune": keras.models.load_model(MODEL)}
+    data = batches(paths, y, p.model.image_size, p.train.batch_size)
+    models = {"head": backbones.load_model(HEAD), "finetune": backbones.load_model(MODEL)}
     probabilities = {
         "head": to_probabilities(models["head"].predict(x_test, verbose=0)),
         "finetune": to_probabilities(models["finetune"].predict(data, verbose=0)),

@@ -1,22 +1,23 @@
-"""Stage `export`: the fine-tuned model as SavedModel, TFLite (float and int8) and ONNX.
+"""Stage `export`: the fine-tuned model as SavedModel, LiteRT (TFLite) and ONNX files
+that take a resized photo's uint8 pixels and return class probabilities.
 
-Each format is checked against the Keras model on the test images: the largest
-absolute difference of any class probability, and the share of images where the
-predicted class agrees. Writes models/export/ (one file or folder per format,
-and model.json for predict) and metrics/export.json (those figures, file sizes
-and the median latency of one image on this machine).
+Writes models/export/: one file or folder per format in export.formats,
+labels.txt (one class per line, in output order) and model.json (classes, image
+size and the input contract). Each format is run on every test image:
+metrics/export.json gets its test accuracy, its agreement with the Keras model
+(share of images with the same predicted class), the largest difference of any
+class probability, its size and the median latency of one image on this machine.
 """
 
 import shutil
 import statistics
 import time
 
-import keras
 import numpy as np
 from tqdm import tqdm
 
-from stages import formats, manifest, params
-from stages.errors import run
+from stages import backbones, formats, manifest, params
+from stages.errors import UserError, run
 from stages.heads import probabilities
 from stages.inputs import batches
 from stages.paths import EXPORT, EXPORT_REPORT, MODEL, model_info, read_json, write_json
@@ -35,57 +36,84 @@ def latency_ms(predict, images):
     return round(1000 * statistics.median(times), 3)
 
 
-def write_formats(model, names):
+def calibration_images(images, size, count):
+    """`count` training images spread evenly over the split (which is sorted by class)."""
+    paths, labels = manifest.rows(images, "train")
+    step = max(1, len(paths) // count)
+    data = batches(paths[::step][:count], labels[::step][:count], size, 32)
+    return np.concatenate([x.numpy() for x, _ in data]).astype("uint8")
+
+
+def write_formats(model, names, info, calibration):
     """Export each format and load it back: {name: (path, predict function)}."""
     if EXPORT.exists():
         shutil.rmtree(EXPORT)
     EXPORT.mkdir(parents=True)
-    shutil.copy(model_info(MODEL), model_info(EXPORT / "any"))
+    write_json(EXPORT / "model.json", info)
+    (EXPORT / "labels.txt").write_text("".join(f"{name}\n" for name in info["classes"]))
     written = {}
     for name in tqdm(names, desc="export", unit="format"):
-        path = formats.export(model, name, EXPORT)
+        path = formats.export(model, name, EXPORT, calibration)
         written[name] = (path, formats.load(path))
     return written
 
 
-def compare(model, written, data, count):
-    """Per format: max |probability difference| and class agreement vs. Keras."""
-    largest = dict.fromkeys(written, 0.0)
-    agreeing = dict.fromkeys(written, 0)
-    with tqdm(total=count, desc="parity", unit="img") as bar:
+def check_int8_input(path):
+    """The int8 model's uint8 input must be the pixels themselves."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    quantization = Interpreter(model_path=str(path)).get_input_details()[0]["quantization"]
+    if quantization != (1.0, 0):
+        raise UserError(f"{path}: input quantization {quantization}, expected (1.0, 0): pixels would need rescaling")
+
+
+def compare(predictors, data, count):
+    """Per predictor: predicted classes and the largest |probability difference| from Keras."""
+    predicted = {name: [] for name in predictors}
+    largest = dict.fromkeys(predictors, 0.0)
+    with tqdm(total=count, desc="check", unit="img") as bar:
         for images, _ in data:
-            images = images.numpy()
-            expected = probabilities(model.predict_on_batch(images))
-            for name, (_, predict) in written.items():
+            images = images.numpy().astype("uint8")
+            expected = probabilities(predictors["keras"](images))
+            for name, predict in predictors.items():
                 got = probabilities(predict(images))
                 largest[name] = max(largest[name], float(np.abs(got - expected).max()))
-                agreeing[name] += int((got.argmax(1) == expected.argmax(1)).sum())
+                predicted[name].append(got.argmax(axis=1))
             bar.update(len(images))
-    return largest, {name: agreeing[name] / count for name in written}
+    return {name: np.concatenate(rows) for name, rows in predicted.items()}, largest
 
 
 def main():
     p = params.load()
     formats.check(p.export.formats)
     info = read_json(model_info(MODEL))
-    paths, labels = manifest.rows(manifest.read(), "test")
-    data = batches(paths, labels, info["backbone"], info["image_size"], p.features.batch_size)
-    # compile=False: no optimizer state, which a served model does not need.
-    model = keras.models.load_model(MODEL, compile=False)
-    written = write_formats(model, p.export.formats)
+    size = info["image_size"]
+    images = manifest.read()
+    paths, labels = manifest.rows(images, "test")
+    data = batches(paths, labels, size, p.features.batch_size)
+    model = formats.per_class(backbones.load_model(MODEL))
+    calibration = None
+    if "tflite_int8" in p.export.formats:
+        calibration = calibration_images(images, size, p.export.calibration_images)
+    written = write_formats(model, p.export.formats, info, calibration)
+    if "tflite_int8" in written:
+        check_int8_input(written["tflite_int8"][0])
 
-    largest, agreement = compare(model, written, data, len(paths))
-    sample = next(iter(data))[0].numpy()
-    report = {"keras": {"size_mb": formats.size_mb(MODEL), "latency_ms": latency_ms(model.predict_on_batch, sample)}}
-    for name, (path, predict) in written.items():
+    predictors = {"keras": model.predict_on_batch} | {name: f for name, (_, f) in written.items()}
+    predicted, largest = compare(predictors, data, len(paths))
+    sample = next(iter(data))[0].numpy().astype("uint8")
+    report = {}
+    for name, predict in predictors.items():
+        path = MODEL if name == "keras" else written[name][0]
         report[name] = {
+            "accuracy": float((predicted[name] == labels).mean()),
+            "agreement": float((predicted[name] == predicted["keras"]).mean()),
+            "max_abs_diff": largest[name],
             "size_mb": formats.size_mb(path),
             "latency_ms": latency_ms(predict, sample),
-            "max_abs_diff": largest[name],
-            "agreement": agreement[name],
         }
-        print(f"export: {name:12} {report[name]['size_mb']:8.2f} MB  max |diff| {largest[name]:.2e}  "
-              f"agreement {agreement[name]:.4f}  {report[name]['latency_ms']:.1f} ms/image")
+        print(f"export: {name:14} accuracy {report[name]['accuracy']:.4f}  agreement {report[name]['agreement']:.4f}  "
+              f"max |diff| {largest[name]:.1e}  {report[name]['size_mb']:8.2f} MB  {report[name]['latency_ms']:.1f} ms/image")
     write_json(EXPORT_REPORT, report)
 
 

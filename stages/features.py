@@ -23,8 +23,6 @@ def extract(network, data, count, path, dtype, desc):
     with tqdm(total=count, desc=desc, unit="img") as bar:
         for images, _ in data:
             batch = network.predict_on_batch(images)
-            if dtype == "uint8":
-                batch = np.rint(batch)  # resized pixels, stored compactly
             if features is None:
                 shape = (count, *batch.shape[1:])
                 features = open_memmap(path, mode="w+", dtype=dtype, shape=shape)
@@ -45,7 +43,7 @@ def main():
     FEATURES.mkdir(parents=True)
     for split in SPLITS:
         paths, labels = manifest.rows(images, split)
-        data = batches(paths, labels, p.model.backbone, p.model.image_size, p.features.batch_size)
+        data = batches(paths, labels, p.model.image_size, p.features.batch_size)
         dtype = backbones.BACKBONES[p.model.backbone].cache_dtype
         path = FEATURES / f"{split}_x.npy"
         shape = extract(network, data, len(paths), path, dtype, f"features {split}")

@@ -1,7 +1,7 @@
 """Stage `finetune`: backbone + trained head, top layers unfrozen, augmented images.
 
-Writes models/model.keras, models/model.json (backbone, image size and class
-names: what `predict` needs to feed the model), logs/finetune/ and the
+Writes models/model.keras, models/model.json (backbone, image size, class
+names and the input contract: what `predict` needs to feed the model), logs/finetune/ and the
 training time in metrics/finetune.json. For the
 `cnn` baseline the model is the trained CNN, trained further here.
 """
@@ -11,7 +11,7 @@ import keras
 from stages import backbones, manifest, params
 from stages.errors import run
 from stages.heads import targets
-from stages.inputs import augmentation, batches
+from stages.inputs import INPUT, augmentation, batches
 from stages.paths import FINETUNE_LOG, FINETUNE_REPORT, HEAD, MODEL, model_info, write_json
 from stages.training import fit, optimizer, setup
 
@@ -26,11 +26,11 @@ def assemble(extractor, head):
 
 def build(p):
     """The model to fine-tune, with the top `finetune.unfreeze` backbone layers trainable."""
-    head = keras.models.load_model(HEAD)
+    head = backbones.load_model(HEAD)
     if backbones.BACKBONES[p.model.backbone].from_scratch:
         return head
     extractor = backbones.extractor(p.model)
-    backbones.unfreeze(extractor.layers[0], p.finetune.unfreeze)
+    backbones.unfreeze(backbones.network(extractor), p.finetune.unfreeze)
     return assemble(extractor, head)
 
 
@@ -48,7 +48,7 @@ def main():
     def data(split, **options):
         paths, labels = manifest.rows(images, split)
         encoded = targets(labels, len(classes), t.loss)
-        return batches(paths, encoded, p.model.backbone, p.model.image_size, t.batch_size, **options)
+        return batches(paths, encoded, p.model.image_size, t.batch_size, **options)
 
     if not p.finetune.epochs:
         print("finetune: finetune.epochs is 0, saving the model without fine-tuning")
@@ -67,7 +67,7 @@ def main():
         print(f"finetune: no epoch beat the head's val_loss {before:.4f}; keeping backbone + head as they were")
     MODEL.parent.mkdir(parents=True, exist_ok=True)
     model.save(MODEL)
-    info = {"backbone": p.model.backbone, "image_size": p.model.image_size, "classes": classes}
+    info = {"backbone": p.model.backbone, "image_size": p.model.image_size, "classes": classes, "input": INPUT}
     write_json(model_info(MODEL), info)
     write_json(FINETUNE_REPORT, {"finetune": timing})
 

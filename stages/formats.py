@@ -1,8 +1,9 @@
 """The model formats that `export` writes and `predict` reads.
 
-Every format loads as the same thing: a function from a batch of preprocessed
-images (float32, N x size x size x 3) to the model's outputs, so export can check
-each one against the Keras model and predict can use any of them.
+Every exported model takes what stages/inputs.py's INPUT describes (uint8 RGB
+pixels, N x size x size x 3) and does the backbone's preprocessing inside, and
+every format loads as the same thing: a function from such a batch to one
+probability per class.
 """
 
 from pathlib import Path
@@ -12,13 +13,16 @@ import numpy as np
 from stages.errors import UserError
 from stages.params import require, subset
 
-# export.formats name -> (file written in the export folder, Keras export format, converter options)
+# export.formats name -> (file written in the export folder, Keras export format)
 FORMATS = {
-    "saved_model": ("saved_model", "tf_saved_model", {}),
-    "tflite": ("model.tflite", "litert", {}),
-    # Weights stored as int8, activations kept in float: no calibration images needed.
-    "tflite_int8": ("model_int8.tflite", "litert", {"optimizations": ["DEFAULT"]}),
-    "onnx": ("model.onnx", "onnx", {}),
+    "saved_model": ("saved_model", "tf_saved_model"),
+    "tflite": ("model.tflite", "litert"),
+    # int8 weights, float activations and input: no calibration, any CPU.
+    "tflite_dynamic": ("model_dynamic.tflite", "litert"),
+    # int8 weights and activations, uint8 input and output: integer-only
+    # accelerators (Edge TPU, NPUs, microcontrollers); calibrated on training images.
+    "tflite_int8": ("model_int8.tflite", "litert"),
+    "onnx": ("model.onnx", "onnx"),
 }
 READABLE = ".keras, .tflite, .onnx or a SavedModel folder"
 
@@ -28,17 +32,56 @@ def check(names):
     require("export", "formats", names, subset(*FORMATS))
 
 
-def export(model, name, folder):
-    """Write `model` in format `name` into `folder`; return the path written."""
+def per_class(model):
+    """The model with one probability per class out, also when it ends in one
+    sigmoid unit (train.loss: binary_crossentropy), so that every export reads the same."""
+    import keras
+
+    if model.output_shape[-1] != 1:
+        return model
+    image = keras.Input(model.input_shape[1:], name="image")
+    second = model(image)
+    return keras.Model(image, keras.layers.Concatenate(name="classes")([1 - second, second]))
+
+
+def converter_options(name, calibration):
+    """Keras' LiteRT export passes these on to tf.lite.TFLiteConverter."""
     import tensorflow as tf
 
-    file_name, keras_format, options = FORMATS[name]
+    if name == "tflite_dynamic":
+        return {"optimizations": [tf.lite.Optimize.DEFAULT]}
+    if name != "tflite_int8":
+        return {}
+    # One black and one white image pin the input's range to 0..255, so that the
+    # uint8 input is the pixels themselves (scale 1, zero point 0).
+    size = calibration.shape[1]
+    ends = np.stack([np.zeros((size, size, 3)), np.full((size, size, 3), 255)]).astype("float32")
+    samples = np.concatenate([ends, calibration.astype("float32")])
+    return {
+        "optimizations": [tf.lite.Optimize.DEFAULT],
+        "representative_dataset": lambda: ([sample[None]] for sample in samples),
+        "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+        "inference_input_type": tf.uint8,
+        "inference_output_type": tf.uint8,
+    }
+
+
+def export(model, name, folder, calibration=None):
+    """Write `model` in format `name` into `folder`, taking uint8 pixels; return the path.
+
+    `calibration`: uint8 training images, for tflite_int8's activation ranges.
+    """
+    import tensorflow as tf
+
+    file_name, keras_format = FORMATS[name]
     path = Path(folder) / file_name
-    if "optimizations" in options:
-        options = {"optimizations": [getattr(tf.lite.Optimize, o) for o in options["optimizations"]]}
+    # tflite_int8 is calibrated on float pixels; its converter makes the input uint8.
+    dtype = tf.float32 if name == "tflite_int8" else tf.uint8
+    pixels = tf.TensorSpec((None, *model.input_shape[1:]), dtype, name="image")
     # Keras' ONNX export refuses a model that was loaded but never called.
-    model(np.zeros((1, *model.input_shape[1:]), "float32"))
-    model.export(str(path), format=keras_format, verbose=False, **options)
+    model(np.zeros((1, *model.input_shape[1:]), "uint8"))
+    options = converter_options(name, calibration) if keras_format == "litert" else {}
+    model.export(str(path), format=keras_format, input_signature=[pixels], verbose=False, **options)
     return path
 
 
@@ -49,12 +92,12 @@ def size_mb(path):
 
 
 def load(path):
-    """A function batch -> outputs for the model at `path`, whatever its format."""
+    """A function (uint8 batch -> outputs) for the model at `path`, whatever its format."""
     path = Path(path)
     if path.suffix == ".keras" and path.is_file():
-        import keras
+        from stages.backbones import load_model
 
-        return keras.models.load_model(path).predict_on_batch
+        return load_model(path).predict_on_batch
     if path.suffix == ".tflite" and path.is_file():
         return tflite_runner(path)
     if path.suffix == ".onnx" and path.is_file():
@@ -78,9 +121,11 @@ def tflite_runner(path):
         if tuple(interpreter.get_input_details()[0]["shape"]) != batch.shape:
             interpreter.resize_tensor_input(image["index"], batch.shape)
             interpreter.allocate_tensors()
-        interpreter.set_tensor(image["index"], np.ascontiguousarray(batch, dtype="float32"))
+        interpreter.set_tensor(image["index"], np.ascontiguousarray(batch, dtype=image["dtype"]))
         interpreter.invoke()
-        return interpreter.get_tensor(output["index"]).copy()
+        result = interpreter.get_tensor(output["index"])
+        scale, zero_point = output["quantization"]
+        return (result.astype("float32") - zero_point) * scale if scale else result.copy()
 
     interpreter.allocate_tensors()
     return run
@@ -91,4 +136,4 @@ def onnx_runner(path):
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return lambda batch: session.run(None, {name: np.asarray(batch, dtype="float32")})[0]
+    return lambda batch: session.run(None, {name: np.asarray(batch, dtype="uint8")})[0]

@@ -1,13 +1,13 @@
-"""tf.data input pipelines: decode, resize, augment and preprocess images.
+"""tf.data input pipelines: decode, resize and augment images.
 
 Every stage that feeds images to a network (features, finetune, evaluate,
-predict) goes through `decode` and `batches`, so they all see the same pixels.
+export, predict) goes through `decode`, so they all see the same pixels: what
+INPUT describes, and what the exported models take. The networks preprocess
+inside (stages/backbones.py).
 """
 
 import keras
 import tensorflow as tf
-
-from stages.backbones import preprocess
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -19,11 +19,23 @@ OPTIONS = tf.data.Options()
 OPTIONS.autotune.enabled = False
 
 
+# The input contract of every model (written into model.json).
+INPUT = {
+    "dtype": "uint8",
+    "shape": ["batch", "image_size", "image_size", 3],
+    "color": "RGB, 0-255",
+    "resize": "the whole photo to image_size x image_size (aspect ratio not kept), bilinear "
+    "with antialiasing, rounded: tf.image.resize(image, (size, size), antialias=True); "
+    "Pillow's image.resize((size, size), Image.BILINEAR) is within one level of it",
+    "output": "one probability per class, in the order of classes (labels.txt)",
+}
+
+
 def decode(jpeg_bytes, size):
-    """JPEG bytes (as written by `clean`) to a float32 size x size x 3 image in [0, 255]."""
+    """JPEG bytes (as written by `clean`) to the uint8 size x size x 3 image of INPUT."""
     # INTEGER_ACCURATE is libjpeg's default, the one Pillow uses in `clean`.
     image = tf.io.decode_jpeg(jpeg_bytes, channels=3, dct_method="INTEGER_ACCURATE")
-    return tf.image.resize(image, (size, size), antialias=True)
+    return tf.saturate_cast(tf.round(tf.image.resize(image, (size, size), antialias=True)), tf.uint8)
 
 
 def augmentation(a, seed):
@@ -40,11 +52,11 @@ def augmentation(a, seed):
     return keras.Sequential(layers, name="augmentation")
 
 
-def batches(paths, labels, backbone, size, batch_size, *, augment=None, shuffle_seed=None):
-    """Batches of (preprocessed images, labels) read from image files.
+def batches(paths, labels, size, batch_size, *, augment=None, shuffle_seed=None):
+    """Batches of (float32 pixels in [0, 255], labels) read from image files.
 
     Decoding runs in parallel and ahead of the model (prefetch); augmentation is
-    applied to whole batches before the backbone's own preprocess_input.
+    applied to whole batches.
     """
     data = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), labels))
     if shuffle_seed is not None:
@@ -53,10 +65,8 @@ def batches(paths, labels, backbone, size, batch_size, *, augment=None, shuffle_
         lambda path, label: (decode(tf.io.read_file(path), size), label),
         num_parallel_calls=AUTOTUNE,
     )
-    data = augmented(data.batch(batch_size), augment)
-    prep = preprocess(backbone)
-    data = data.map(lambda x, y: (prep(x), y), num_parallel_calls=AUTOTUNE)
-    return data.prefetch(AUTOTUNE).with_options(OPTIONS)
+    data = data.batch(batch_size).map(lambda x, y: (tf.cast(x, "float32"), y))
+    return augmented(data, augment).prefetch(AUTOTUNE).with_options(OPTIONS)
 
 
 def from_arrays(x, y, batch_size, *, augment=None, shuffle_seed=None):

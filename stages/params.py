@@ -136,6 +136,7 @@ SCHEMA = {
     },
     "export": {
         "formats": names,  # formats.check
+        "calibration_images": number(1, integer=True),
     },
 }
 

@@ -36,7 +36,7 @@ def expand(paths):
 
 
 def load_model(path):
-    """A function (preprocessed batch -> outputs) for any exported format, and model.json."""
+    """A function (uint8 pixels -> outputs) for any exported format, and model.json."""
     info_path = model_info(path)
     if not Path(path).exists() or not info_path.exists():
         raise UserError(f"no trained model at {path}: run `dvc repro` first")
@@ -44,15 +44,14 @@ def load_model(path):
 
 
 def probabilities(model, info, jpeg_bytes):
-    """The same decode, resize and preprocess_input as the training pipeline."""
+    """The same decoding and resizing as the training pipeline; the model does the rest."""
     import tensorflow as tf
 
-    from stages.backbones import preprocess
     from stages.heads import probabilities
     from stages.inputs import decode
 
     images = tf.stack([decode(data, info["image_size"]) for data in jpeg_bytes])
-    return probabilities(model(preprocess(info["backbone"])(images).numpy()))
+    return probabilities(model(images.numpy()))
 
 
 def predict_chunk(model, info, paths, top_k):

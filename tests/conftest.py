@@ -110,5 +110,5 @@ def workspace_copy(project, target):
 @pytest.fixture(scope="session")
 def baseline(tmp_path_factory, images):
     """The project after a full `dvc repro`, every export format: for tests that only read it."""
-    formats = {"export": {"formats": ["saved_model", "tflite", "tflite_int8", "onnx"]}}
+    formats = {"export": {"formats": ["saved_model", "tflite", "tflite_dynamic", "tflite_int8", "onnx"]}}
     return reproduced(tmp_path_factory.mktemp("baseline") / "project", images, formats)

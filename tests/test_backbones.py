@@ -24,12 +24,26 @@ def test_each_backbone_builds_at_its_minimum_size(name):
     p = model_params(name)
     extractor = backbones.extractor(p)
     images = np.random.default_rng(0).uniform(0, 255, (2, p.image_size, p.image_size, 3)).astype("float32")
-    features = extractor.predict_on_batch(backbones.preprocess(name)(images.copy()))
+    features = extractor.predict_on_batch(images)
     if BACKBONES[name].from_scratch:
         assert features.shape == images.shape  # cnn caches the resized images
     else:
         assert features.shape == (2, FEATURES[name])
         assert np.isfinite(features).all()
+
+
+KERAS_PREPROCESS = {
+    "vgg16": keras.applications.vgg16, "resnet50v2": keras.applications.resnet_v2,
+    "inceptionv3": keras.applications.inception_v3, "mobilenetv2": keras.applications.mobilenet_v2,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_PREPROCESS))
+def test_preprocess_layer_equals_keras_preprocess_input(name):
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3)).astype("float32")
+    expected = KERAS_PREPROCESS[name].preprocess_input(pixels.copy())  # it works in place
+    got = backbones.Preprocess(BACKBONES[name].preprocessing)(pixels)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(got), expected, rtol=0, atol=1e-5)
 
 
 def test_flatten_pooling_keeps_the_whole_feature_map():

@@ -1,0 +1,72 @@
+"""Export formats on small models trained here, in this process."""
+
+import keras
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+from stages import backbones, formats
+from stages.heads import probabilities
+
+SIZE = 16
+
+
+def coloured(n, seed):
+    """Noisy images whose class (0 or 1) is their dominant colour: learnable, not trivially."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    centres = np.array([[170, 90, 80], [90, 100, 160]])[y][:, None, None, :]
+    return np.clip(rng.normal(centres, 70, (n, SIZE, SIZE, 3)), 0, 255).astype("uint8"), y
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small convolutional classifier with VGG16's preprocessing inside."""
+    keras.utils.set_random_seed(0)
+    x, y = coloured(400, seed=0)
+    model = keras.Sequential([
+        keras.Input((SIZE, SIZE, 3)),
+        backbones.Preprocess("caffe"),
+        keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(2, activation="softmax"),
+    ])  # fmt: skip
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    model.fit(x.astype("float32"), y, epochs=15, verbose=0)
+    return model
+
+
+def test_full_integer_model_keeps_float_accuracy(trained, tmp_path):
+    x, y = coloured(200, seed=1)
+    calibration = coloured(100, seed=2)[0]
+    float_path = formats.export(trained, "tflite", tmp_path)
+    int8_path = formats.export(trained, "tflite_int8", tmp_path, calibration)
+
+    details = Interpreter(model_path=str(int8_path))
+    image, output = details.get_input_details()[0], details.get_output_details()[0]
+    assert image["dtype"] == np.uint8 and output["dtype"] == np.uint8
+    assert image["quantization"] == (1.0, 0)  # caffe preprocessing inside, and still the raw pixels
+
+    keras_accuracy = (trained.predict(x, verbose=0).argmax(1) == y).mean()
+    accuracy = {path.name: (probabilities(formats.load(path)(x)).argmax(1) == y).mean()
+                for path in (float_path, int8_path)}
+    assert keras_accuracy >= 0.85, keras_accuracy  # the set is learnable
+    assert accuracy["model.tflite"] == keras_accuracy
+    assert abs(accuracy["model_int8.tflite"] - keras_accuracy) <= 0.03, accuracy
+
+
+def test_sigmoid_model_exports_one_probability_per_class(tmp_path):
+    keras.utils.set_random_seed(0)
+    sigmoid = keras.Sequential([
+        keras.Input((SIZE, SIZE, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1, activation="sigmoid"),
+    ])  # fmt: skip
+    x = coloured(6, seed=3)[0]
+    second = sigmoid.predict(x, verbose=0)
+    wrapped = formats.per_class(sigmoid)
+    np.testing.assert_allclose(wrapped.predict(x, verbose=0), np.hstack([1 - second, second]), atol=1e-6)
+    exported = formats.load(formats.export(wrapped, "onnx", tmp_path))(x)
+    np.testing.assert_allclose(exported, np.hstack([1 - second, second]), atol=1e-6)
+
+
+def test_softmax_model_is_exported_as_it_is(trained):
+    assert formats.per_class(trained) is trained
