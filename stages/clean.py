@@ -15,7 +15,7 @@ from tqdm.contrib.concurrent import process_map
 from stages import params
 from stages.errors import run
 from stages.images import BadImage, normalize
-from stages.paths import CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED, write_json
+from stages.paths import CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED, clean_image, write_json
 
 REASONS = (
     "empty",
@@ -25,15 +25,8 @@ REASONS = (
     "too_small",
     "too_large",
     "duplicate",
+    "conflict",
 )
-
-
-def output_path(source):
-    """data/raw/cat/x.png -> data/clean/images/cat/x.png.jpg (content is always JPEG)."""
-    relative = source.relative_to(RAW)
-    if relative.suffix.lower() not in (".jpg", ".jpeg"):
-        relative = relative.with_name(relative.name + ".jpg")
-    return CLEAN_IMAGES / relative
 
 
 def clean_one(source, min_side, max_pixels):
@@ -42,21 +35,25 @@ def clean_one(source, min_side, max_pixels):
         data, digest = normalize(source, min_side, max_pixels)
     except BadImage as bad:
         return str(source), bad.reason, bad.detail, None
-    target = output_path(source)
+    target = clean_image(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
     return str(source), None, "", digest
 
 
 def drop_duplicates(results):
-    """Exact duplicates (same decoded pixels): keep the first by sorted path."""
+    """Identical pictures (same decoded pixels): keep the first by sorted path. A copy
+    in another class folder is a `conflict`: one of the two labels is wrong, and the
+    audit lists the pair (a wrong label is never kept silently)."""
     first = {}
     for i, (source, reason, _, digest) in enumerate(results):
         if reason is not None:
             continue
         if digest in first:
-            output_path(Path(source)).unlink()
-            results[i] = (source, "duplicate", f"same pixels as {first[digest]}", None)
+            clean_image(Path(source)).unlink()
+            kept = first[digest]
+            same_class = Path(kept).relative_to(RAW).parts[0] == Path(source).relative_to(RAW).parts[0]
+            results[i] = (source, "duplicate" if same_class else "conflict", f"same pixels as {kept}", None)
         else:
             first[digest] = source
     return results
@@ -78,11 +75,11 @@ def undecodable(paths):
 
 
 def recheck(results):
-    kept = [str(output_path(Path(s))) for s, reason, _, _ in results if reason is None]
+    kept = [str(clean_image(Path(s))) for s, reason, _, _ in results if reason is None]
     failed = undecodable(kept) if kept else set()
     for i, (source, reason, _, _) in enumerate(results):
-        if reason is None and str(output_path(Path(source))) in failed:
-            output_path(Path(source)).unlink()
+        if reason is None and str(clean_image(Path(source))) in failed:
+            clean_image(Path(source)).unlink()
             results[i] = (source, "corrupt", "rejected by the TensorFlow JPEG decoder", None)
     return results
 

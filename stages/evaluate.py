@@ -1,20 +1,26 @@
 """Stage `evaluate`: test-split metrics for the head-only and the fine-tuned model.
 
-Writes metrics/eval.json; the data of the DVC plots: plots/test_predictions.csv
-(confusion matrices), plots/roc_<model>.csv and plots/pr_<model>.csv; and PNG
-figures under plots/ (see stages/figures.py).
+Writes metrics/eval.json (scores, also on the test images the audit did not
+flag; calibration before and after temperature scaling; with evaluate.tta,
+flip averaging); the data of the DVC plots: plots/test_predictions.csv
+(confusion matrices), plots/roc_<model>.csv, plots/pr_<model>.csv and
+plots/reliability_<model>.csv; and PNG figures under plots/ (see
+stages/figures.py), Grad-CAM galleries among them.
 """
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-from stages import backbones, figures, manifest, params
+from stages import backbones, calibration, figures, gradcam, manifest, params, tta
 from stages.errors import run
 from stages.heads import probabilities as to_probabilities
-from stages.inputs import batches
+from stages.inputs import batches, decode
 from stages.paths import (
-    EVAL_REPORT, FINETUNE_LOG, HEAD, MODEL, PLOTS, TEST_PREDICTIONS, TRAIN_LOG, read_features, write_json,
+    EVAL_REPORT, FINETUNE_LOG, FLAGGED, HEAD, MODEL, PLOTS, TEST_PREDICTIONS, TRAIN_LOG, model_info, read_features,
+    read_json, write_json,
 )  # fmt: skip
 
 MODELS = ("head", "finetune")
@@ -62,6 +68,35 @@ def curves(y, probabilities):
     return fpr, tpr, auc, recall, precision, ap
 
 
+def calibrated(y, probabilities, temperature):
+    """ECE and log loss before and after temperature scaling (accuracy is the same)."""
+    scaled = calibration.scaled(probabilities, temperature)
+    labels = list(range(probabilities.shape[1]))
+    return {
+        "ece": calibration.ece(probabilities, y),
+        "temperature": temperature,
+        "ece_calibrated": calibration.ece(scaled, y),
+        "loss_calibrated": metrics.log_loss(y, scaled, labels=labels),
+    }
+
+
+def flip_averaged(model, data, y):
+    """Test accuracy and loss with test-time flip averaging."""
+    predict = lambda images: to_probabilities(model.predict_on_batch(images))  # noqa: E731
+    probabilities = np.concatenate([tta.flip_average(predict, images.numpy()) for images, _ in data])
+    labels = list(range(probabilities.shape[1]))
+    return {"accuracy": metrics.accuracy_score(y, probabilities.argmax(axis=1)),
+            "loss": metrics.log_loss(y, probabilities, labels=labels)}
+
+
+def explanations(model, rows, size):
+    """Grad-CAM heatmaps of the fine-tuned model's predicted class for these test rows."""
+    if rows.empty:
+        return []
+    pixels = np.stack([decode(Path(path).read_bytes(), size).numpy() for path in rows.path])
+    return gradcam.heatmaps(model, pixels)[0]
+
+
 def main():
     p = params.load()
     backbones.check(p.model)
@@ -69,16 +104,28 @@ def main():
     classes = manifest.classes(images)
     paths, y = manifest.rows(images, "test")
     x_test, _ = read_features("test")
+    x_val, y_val = read_features("val")
     data = batches(paths, y, p.model.image_size, p.train.batch_size)
     models = {"head": backbones.load_model(HEAD), "finetune": backbones.load_model(MODEL)}
     probabilities = {
         "head": to_probabilities(models["head"].predict(x_test, verbose=0)),
         "finetune": to_probabilities(models["finetune"].predict(data, verbose=0)),
     }
+    temperatures = {
+        "head": calibration.fit_temperature(to_probabilities(models["head"].predict(x_val, verbose=0)), y_val),
+        "finetune": read_json(model_info(MODEL))["temperature"],  # fitted by finetune
+    }
     report = {name: scores(y, probabilities[name], classes) for name in MODELS}
+    unflagged = ~np.isin(paths, pd.read_csv(FLAGGED).path)  # what the audit did not question
     for name, path in (("head", HEAD), ("finetune", MODEL)):
+        report[name]["accuracy_unflagged"] = (
+            metrics.accuracy_score(y[unflagged], probabilities[name][unflagged].argmax(1)) if unflagged.any() else None
+        )
+        report[name]["calibration"] = calibrated(y, probabilities[name], temperatures[name])
         report[name]["size_mb"] = round(path.stat().st_size / 2**20, 2)
         report[name]["parameters"] = models[name].count_params()
+    if p.evaluate.tta:
+        report["finetune"]["tta"] = flip_averaged(models["finetune"], data, y)
     write_json(EVAL_REPORT, report)
 
     PLOTS.mkdir(parents=True, exist_ok=True)
@@ -93,15 +140,32 @@ def main():
         fpr, tpr, _, recall, precision, _ = points[name]
         pd.DataFrame({"fpr": fpr, "tpr": tpr}).to_csv(PLOTS / f"roc_{name}.csv", index=False)
         pd.DataFrame({"recall": recall, "precision": precision}).to_csv(PLOTS / f"pr_{name}.csv", index=False)
+        bins = calibration.reliability(probabilities[name], y)
+        pd.DataFrame(bins, columns=["confidence", "accuracy", "images"]).to_csv(PLOTS / f"reliability_{name}.csv", index=False)
         title = f"{name}: test accuracy {report[name]['accuracy']:.3f}"
         figures.confusion(y, predicted, classes, title, PLOTS / f"confusion_{name}.png")
+    scaled = calibration.scaled(probabilities["finetune"], temperatures["finetune"])
+    table["finetune_calibrated"] = scaled.max(axis=1).round(6)
     table.to_csv(TEST_PREDICTIONS, index=False)
     figures.curves(points, PLOTS / "roc_pr.png")
     figures.training_curves({"head": TRAIN_LOG, "finetune": FINETUNE_LOG}, PLOTS / "training_curves.png")
-    wrong = table.rename(columns={"finetune": "predicted", "finetune_confidence": "confidence"})
-    figures.mistakes(wrong, PLOTS / "mistakes.png")
+    figures.reliability({name: (probabilities[name], temperatures[name]) for name in MODELS}, y,
+                        PLOTS / "reliability.png")
+
+    judged = table.rename(columns={"finetune": "predicted", "finetune_confidence": "confidence"})
+    wrong = figures.mistaken(judged)
+    right = figures.typical(judged)
+    size = p.model.image_size
+    figures.gallery(wrong, explanations(models["finetune"], wrong, size), PLOTS / "mistakes.png",
+                    "most confident mistakes of the fine-tuned model, and where it looked (Grad-CAM)")
+    figures.gallery(right, explanations(models["finetune"], right, size), PLOTS / "explained.png",
+                    "right, and sure: where the fine-tuned model looks for each class (Grad-CAM)")
     for name in MODELS:
-        print(f"evaluate: {name} accuracy {report[name]['accuracy']:.4f} loss {report[name]['loss']:.4f}")
+        print(f"evaluate: {name} accuracy {report[name]['accuracy']:.4f} loss {report[name]['loss']:.4f} "
+              f"ECE {report[name]['calibration']['ece']:.4f} -> {report[name]['calibration']['ece_calibrated']:.4f} "
+              f"(T = {temperatures[name]:.2f})")
+    if p.evaluate.tta:
+        print(f"evaluate: finetune with flip averaging: accuracy {report['finetune']['tta']['accuracy']:.4f}")
 
 
 if __name__ == "__main__":

@@ -3,34 +3,52 @@
 Writes data/features/<split>_x.npy (one feature vector per image, in manifest
 order) and <split>_y.npy (integer labels). Rows are written to a memory-mapped
 .npy batch by batch, so memory does not grow with the number of images.
+
+A killed run resumes where it stopped: the arrays are written in
+backup/features/ (stages/backup.py), and after every batch the rows are flushed
+to disk and only then counted in <split>.progress.json; when every split is
+done they move to data/features/.
 """
 
-import shutil
+import json
+from functools import partial
 
 import numpy as np
 from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
-from stages import backbones, manifest, params
+from stages import backbones, backup, manifest, params
 from stages.errors import run
 from stages.inputs import batches
-from stages.paths import FEATURES, SPLITS
+from stages.paths import FEATURES, SPLITS, write_json
 
 
-def extract(network, data, count, path, dtype, desc):
-    features = None
-    row = 0
-    with tqdm(total=count, desc=desc, unit="img") as bar:
+def rows_done(folder, split):
+    """Rows of <split>_x.npy that a killed run already wrote to `folder`."""
+    progress = folder / f"{split}.progress.json"
+    return json.loads(progress.read_text())["rows"] if progress.exists() else 0
+
+
+def save_progress(folder, split, rows):
+    write_json(folder / f"{split}.progress.json", {"rows": rows})
+
+
+def extract(network, data, count, path, dtype, desc, *, start=0, record=lambda rows: None):
+    """Features of `data` into rows start.. of the .npy at `path` (created at the first
+    batch when start is 0); `record(rows)` after every batch, once the rows are on disk."""
+    features = open_memmap(path, mode="r+") if start else None
+    row = start
+    with tqdm(total=count, initial=start, desc=desc, unit="img") as bar:
         for images, _ in data:
             batch = network.predict_on_batch(images)
             if features is None:
-                shape = (count, *batch.shape[1:])
-                features = open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+                features = open_memmap(path, mode="w+", dtype=dtype, shape=(count, *batch.shape[1:]))
             features[row : row + len(batch)] = batch
+            features.flush()
             row += len(batch)
+            record(row)
             bar.update(len(batch))
-    features.flush()
-    return features.shape
+    return (count, *network.output_shape[1:])
 
 
 def main():
@@ -38,17 +56,23 @@ def main():
     backbones.check(p.model)
     network = backbones.extractor(p.model)
     images = manifest.read()
-    if FEATURES.exists():
-        shutil.rmtree(FEATURES)
-    FEATURES.mkdir(parents=True)
+    folder = backup.folder("features")
+    dtype = backbones.BACKBONES[p.model.backbone].cache_dtype
     for split in SPLITS:
         paths, labels = manifest.rows(images, split)
-        data = batches(paths, labels, p.model.image_size, p.features.batch_size)
-        dtype = backbones.BACKBONES[p.model.backbone].cache_dtype
-        path = FEATURES / f"{split}_x.npy"
-        shape = extract(network, data, len(paths), path, dtype, f"features {split}")
-        np.save(FEATURES / f"{split}_y.npy", labels)
+        start = rows_done(folder, split)
+        if start:
+            print(f"features: {split}: resuming at image {start} of {len(paths)}")
+        data = batches(paths[start:], labels[start:], p.model.image_size, p.features.batch_size)
+        shape = extract(network, data, len(paths), folder / f"{split}_x.npy", dtype,
+                        f"features {split}", start=start, record=partial(save_progress, folder, split))
+        np.save(folder / f"{split}_y.npy", labels)
         print(f"features: {split} {shape}")
+    FEATURES.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        for name in (f"{split}_x.npy", f"{split}_y.npy"):
+            (folder / name).replace(FEATURES / name)
+    backup.remove("features")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import pandas as pd
 from PIL import Image
 from sklearn import metrics
 
+from stages import calibration
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -64,19 +66,93 @@ def curves(table, path):
     save(figure, path)
 
 
-def mistakes(rows, path, count=12):
-    """The most confidently wrong test images, with true label, prediction, confidence."""
-    wrong = rows[rows.actual != rows.predicted].sort_values("confidence", ascending=False).head(count)
-    columns = 4
-    lines = max(1, int(np.ceil(len(wrong) / columns)))
-    figure, axes = plt.subplots(lines, columns, figsize=(3 * columns, 3.2 * lines), squeeze=False)
+def reliability(models, y, path):
+    """Reliability diagrams: accuracy against confidence per bin, before and after
+    temperature scaling, one panel per model; the diagonal is perfect calibration."""
+    figure, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4.2), squeeze=False)
+    for axis, (name, (probabilities, temperature)) in zip(axes.flat, models.items()):
+        for label, p in (("as trained", probabilities), (f"T = {temperature:.2f}", calibration.scaled(probabilities, temperature))):
+            bins = np.array(calibration.reliability(p, y))
+            axis.plot(bins[:, 0], bins[:, 1], "o-", label=f"{label}, ECE {calibration.ece(p, y):.3f}")
+        axis.plot([0, 1], [0, 1], ":", color="grey")
+        axis.set(xlabel="confidence", ylabel="accuracy", title=name, xlim=(0, 1.01), ylim=(0, 1.01))
+        axis.legend(fontsize=8)
+    save(figure, path)
+
+
+def mistaken(rows, count=12):
+    """The most confidently wrong rows (columns path, actual, predicted, confidence)."""
+    return rows[rows.actual != rows.predicted].sort_values("confidence", ascending=False).head(count)
+
+
+def typical(rows, per_class=4):
+    """The most confidently right rows of each class."""
+    right = rows[rows.actual == rows.predicted].sort_values("confidence", ascending=False)
+    return right.groupby("actual", sort=True).head(per_class).sort_values(["actual", "confidence"], ascending=[True, False])
+
+
+def overlay(axis, image, heatmap, title):
+    """The photo, and a Grad-CAM heatmap stretched over it as the photo was to the model's input."""
+    image = np.asarray(image)
+    axis.imshow(image)
+    axis.imshow(heatmap, cmap=plt.cm.jet, alpha=0.4, extent=(0, image.shape[1], image.shape[0], 0),
+                interpolation="bilinear")
+    axis.set_title(title, fontsize=9)
+    axis.axis("off")
+
+
+def gallery(rows, heatmaps, path, title, columns=4):
+    """Each image, and beside it its Grad-CAM heatmap over it, with label and confidence."""
+    lines = max(1, int(np.ceil(len(rows) / columns)))
+    figure, axes = plt.subplots(lines, 2 * columns, figsize=(4.2 * columns, 2.3 * lines), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
-    for axis, row in zip(axes.flat, wrong.itertuples()):
+    for index, (row, heatmap) in enumerate(zip(rows.itertuples(), heatmaps)):
+        photo, explained = axes.flat[2 * index], axes.flat[2 * index + 1]
         with Image.open(row.path) as image:
-            axis.imshow(image.convert("RGB"))
-        axis.set_title(f"true {row.actual}, said {row.predicted}\n{row.confidence:.1%} sure", fontsize=9)
-    if wrong.empty:
-        axes.flat[0].text(0.5, 0.5, "no mistakes on the test split", ha="center")
-    figure.suptitle("most confident mistakes (fine-tuned model)")
+            image = image.convert("RGB")
+        photo.imshow(image)
+        said = f"true {row.actual}, said {row.predicted}" if row.actual != row.predicted else row.actual
+        photo.set_title(f"{said}\n{row.confidence:.1%} sure", fontsize=8)
+        overlay(explained, image, heatmap, "Grad-CAM")
+    if rows.empty:
+        axes.flat[0].text(0.5, 0.5, "none on the test split", ha="center")
+    figure.suptitle(title)
+    save(figure, path)
+
+
+def thumbnail(axis, path, title):
+    with Image.open(path) as image:
+        axis.imshow(image.convert("RGB"))
+    axis.set_title(title, fontsize=8)
+    axis.axis("off")
+
+
+def audit_gallery(rows, caption, path, title, columns=6):
+    """One image per finding, captioned with `caption` formatted from its row."""
+    lines = max(1, int(np.ceil(len(rows) / columns)))
+    figure, axes = plt.subplots(lines, columns, figsize=(2.6 * columns, 2.9 * lines), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, row in zip(axes.flat, rows.itertuples()):
+        thumbnail(axis, row.path, f"{Path(row.path).name}\n" + caption.format(**row._asdict()))
+    if rows.empty:
+        axes.flat[0].text(0.5, 0.5, "nothing found", ha="center")
+    figure.suptitle(title)
+    save(figure, path)
+
+
+def pairs_gallery(pairs, path, columns=3):
+    """Near-duplicate pairs side by side, with their splits, labels and similarity."""
+    lines = max(1, int(np.ceil(len(pairs) / columns)))
+    figure, axes = plt.subplots(lines, 2 * columns, figsize=(5 * columns, 2.9 * lines), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for index, row in enumerate(pairs.itertuples()):
+        left, right = axes.flat[2 * index], axes.flat[2 * index + 1]
+        thumbnail(left, row.path, f"{row.split}, {row.label}\nsimilarity {row.similarity:.3f}")
+        thumbnail(right, row.duplicate_path, f"{row.duplicate_split}, {row.duplicate_label}")
+    if pairs.empty:
+        axes.flat[0].text(0.5, 0.5, "no near-duplicates", ha="center")
+    figure.suptitle("near-duplicates (cosine similarity of the features)")
     save(figure, path)

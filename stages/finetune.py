@@ -1,19 +1,21 @@
 """Stage `finetune`: backbone + trained head, top layers unfrozen, augmented images.
 
 Writes models/model.keras, models/model.json (backbone, image size, class
-names and the input contract: what `predict` needs to feed the model), logs/finetune/ and the
-training time in metrics/finetune.json. For the
-`cnn` baseline the model is the trained CNN, trained further here.
+names, the input contract and the temperature that calibrates its confidence,
+fitted on the validation split: what `predict` needs), logs/finetune/ and the
+training time in metrics/finetune.json. For the `cnn` baseline the model is
+the trained CNN, trained further here.
 """
 
 import keras
+from sklearn.metrics import log_loss
 
-from stages import backbones, manifest, params
+from stages import backbones, calibration, manifest, params
 from stages.errors import run
-from stages.heads import targets
+from stages.heads import probabilities, targets
 from stages.inputs import INPUT, augmentation, batches
 from stages.paths import FINETUNE_LOG, FINETUNE_REPORT, HEAD, MODEL, model_info, write_json
-from stages.training import fit, optimizer, setup
+from stages.training import EpochSeeds, fit, optimizer, setup
 
 
 def assemble(extractor, head):
@@ -52,22 +54,31 @@ def main():
 
     if not p.finetune.epochs:
         print("finetune: finetune.epochs is 0, saving the model without fine-tuning")
-    train = data("train", augment=augmentation(p.augment, t.seed), shuffle_seed=t.seed)
+    augment = augmentation(p.augment, t.seed)
+    seeds = EpochSeeds(len(manifest.rows(images, "train")[0]), t.seed, [augment])
+    train = data("train", augment=augment, order=seeds.order)
     val = data("val")
-    val_loss = lambda: model.evaluate(val, verbose=0, return_dict=True)["loss"]  # noqa: E731
+    y_val = manifest.rows(images, "val")[1]
+    on_val = lambda: probabilities(model.predict(val, verbose=0))  # noqa: E731
+    loss = lambda scores: log_loss(y_val, scores, labels=list(range(len(classes))))  # noqa: E731
+    start, best = model.get_weights(), on_val()  # backbone + trained head
+    timing = fit(model, train, val, seeds=seeds, epochs=p.finetune.epochs, patience=t.patience, log_dir=FINETUNE_LOG)
+    # Early stopping keeps the best epoch, but the starting point is no epoch:
+    # keep it when fine-tuning never beat it.
+    timing["improved"] = False
     if p.finetune.epochs:
-        start, before = model.get_weights(), val_loss()
-    timing = fit(model, train, None, val, shuffle=False,  # tf.data shuffles, seeded
-                 epochs=p.finetune.epochs, patience=t.patience, log_dir=FINETUNE_LOG)
-    # Early stopping keeps the best epoch, but the starting point (backbone +
-    # trained head) is no epoch: keep it when fine-tuning never beat it.
-    timing["improved"] = bool(p.finetune.epochs) and val_loss() < before
-    if p.finetune.epochs and not timing["improved"]:
-        model.set_weights(start)
-        print(f"finetune: no epoch beat the head's val_loss {before:.4f}; keeping backbone + head as they were")
+        tuned = on_val()
+        timing["improved"] = bool(loss(tuned) < loss(best))
+        if timing["improved"]:
+            best = tuned
+        else:
+            model.set_weights(start)
+            print(f"finetune: no epoch beat the head's val_loss {loss(best):.4f}; keeping backbone + head as they were")
+    temperature = calibration.fit_temperature(best, y_val)
     MODEL.parent.mkdir(parents=True, exist_ok=True)
     model.save(MODEL)
-    info = {"backbone": p.model.backbone, "image_size": p.model.image_size, "classes": classes, "input": INPUT}
+    info = {"backbone": p.model.backbone, "image_size": p.model.image_size, "classes": classes,
+            "input": INPUT, "temperature": temperature}
     write_json(model_info(MODEL), info)
     write_json(FINETUNE_REPORT, {"finetune": timing})
 

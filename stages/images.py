@@ -10,7 +10,10 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# We check the pixel count ourselves (clean.max_pixels) before decoding.
+# Pillow's own decompression-bomb limit (89,478,485 pixels): the default of
+# clean.max_pixels and of predict --max-pixels. We check the pixel count
+# ourselves, from the header, before decoding.
+PILLOW_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 Image.MAX_IMAGE_PIXELS = None
 
 SYSTEM_FILES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
@@ -35,13 +38,14 @@ def normalize(path, min_side=1, max_pixels=None):
     path = Path(path)
     if path.name.startswith(".") or path.name.lower() in SYSTEM_FILES:
         raise BadImage("system_file")
-    data = path.read_bytes()
-    if not data:
+    if path.stat().st_size == 0:
         raise BadImage("empty")
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(path)  # reads the header only
     except UnidentifiedImageError:
         raise BadImage("not_image") from None
+    except Exception as error:  # a header Pillow recognises but cannot parse
+        raise BadImage("corrupt", str(error)) from None
     with image:
         pixels = image.width * image.height
         if max_pixels and pixels > max_pixels:
@@ -59,11 +63,11 @@ def normalize(path, min_side=1, max_pixels=None):
     if min(rgb.size) < min_side:
         raise BadImage("too_small", f"{rgb.width}x{rgb.height}")
     digest = hashlib.sha256(repr(rgb.size).encode() + rgb.tobytes()).hexdigest()
-    if not keep_bytes:
-        buffer = io.BytesIO()
-        rgb.save(buffer, "JPEG", quality=JPEG_QUALITY)
-        data = buffer.getvalue()
-    return data, digest
+    if keep_bytes:
+        return path.read_bytes(), digest
+    buffer = io.BytesIO()
+    rgb.save(buffer, "JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue(), digest
 
 
 def to_rgb(image):

@@ -52,33 +52,35 @@ def augmentation(a, seed):
     return keras.Sequential(layers, name="augmentation")
 
 
-def batches(paths, labels, size, batch_size, *, augment=None, shuffle_seed=None):
+def batches(paths, labels, size, batch_size, *, augment=None, order=None):
     """Batches of (float32 pixels in [0, 255], labels) read from image files.
 
-    Decoding runs in parallel and ahead of the model (prefetch); augmentation is
-    applied to whole batches.
+    `order`: a variable holding each epoch's order of the rows (training.EpochSeeds
+    sets it); None keeps them in place. Decoding runs in parallel and ahead of
+    the model (prefetch); augmentation is applied to whole batches.
     """
-    data = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), labels))
-    if shuffle_seed is not None:
-        data = data.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
-    data = data.map(
-        lambda path, label: (decode(tf.io.read_file(path), size), label),
+    paths, labels = tf.constant(list(map(str, paths)), tf.string), tf.constant(labels)
+    data = rows(len(paths), order).map(
+        lambda i: (decode(tf.io.read_file(paths[i]), size), labels[i]),
         num_parallel_calls=AUTOTUNE,
     )
+    return finish(data, batch_size, augment)
+
+
+def from_arrays(x, y, batch_size, *, augment=None, order=None):
+    """The same from in-memory arrays (cached features; the images of the cnn baseline)."""
+    x, y = tf.constant(x), tf.constant(y)
+    return finish(rows(len(x), order).map(lambda i: (x[i], y[i])), batch_size, augment)
+
+
+def rows(count, order):
+    """Row indices, in `order`'s current order (read as each epoch starts) or as they are."""
+    data = tf.data.Dataset.range(count)
+    return data if order is None else data.map(lambda i: order[i])
+
+
+def finish(data, batch_size, augment):
     data = data.batch(batch_size).map(lambda x, y: (tf.cast(x, "float32"), y))
-    return augmented(data, augment).prefetch(AUTOTUNE).with_options(OPTIONS)
-
-
-def from_arrays(x, y, batch_size, *, augment=None, shuffle_seed=None):
-    """Batches from in-memory arrays (the cached images of the cnn baseline)."""
-    data = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle_seed is not None:
-        data = data.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    data = data.batch(batch_size).map(lambda x, y: (tf.cast(x, "float32"), y))
-    return augmented(data, augment).prefetch(AUTOTUNE).with_options(OPTIONS)
-
-
-def augmented(data, augment):
-    if augment is None:
-        return data
-    return data.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=AUTOTUNE)
+    if augment is not None:
+        data = data.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=AUTOTUNE)
+    return data.prefetch(AUTOTUNE).with_options(OPTIONS)

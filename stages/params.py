@@ -97,6 +97,12 @@ SCHEMA = {
         "test": number(0, 1, open_low=True, open_high=True),
         "seed": number(0, integer=True),
     },
+    "audit": {
+        "folds": number(2, integer=True),
+        "duplicate_similarity": number(0, 1, open_low=True),
+        "outliers": number(0, 1),
+        "gallery": number(1, integer=True),
+    },
     "model": {
         "backbone": text(),  # backbones.check
         "weights": text(),
@@ -133,6 +139,9 @@ SCHEMA = {
         "rotation": number(0, 1, open_high=True),
         "zoom": number(0, 1, open_high=True),
         "translation": number(0, 1, open_high=True),
+    },
+    "evaluate": {
+        "tta": boolean,
     },
     "export": {
         "formats": names,  # formats.check

@@ -23,6 +23,19 @@ PLOTS = Path("plots")
 TEST_PREDICTIONS = PLOTS / "test_predictions.csv"
 
 SPLITS = ("train", "val", "test")
+EXCLUDE = Path("data/exclude.csv")
+SPLIT_REPORT = Path("metrics/split.json")
+AUDIT = Path("reports/audit")
+AUDIT_REPORT = Path("metrics/audit.json")
+FLAGGED = AUDIT / "flagged.csv"
+
+
+def clean_image(raw):
+    """data/raw/cat/x.png -> data/clean/images/cat/x.png.jpg (content is always JPEG)."""
+    relative = Path(raw).relative_to(RAW)
+    if relative.suffix.lower() not in (".jpg", ".jpeg"):
+        relative = relative.with_name(relative.name + ".jpg")
+    return CLEAN_IMAGES / relative
 
 
 def model_info(model_path):

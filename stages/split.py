@@ -1,11 +1,16 @@
-"""Stage `split`: a stratified, seeded train/val/test split of the clean images."""
+"""Stage `split`: a stratified, seeded train/val/test split of the clean images.
+
+Images listed in data/exclude.csv (path,reason: what you agreed with after the
+audit) leave every split. Writes data/split/manifest.csv (path,label,split)
+and metrics/split.json (images per split, excluded).
+"""
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from stages import params
 from stages.errors import UserError, run
-from stages.paths import CLEAN_IMAGES, MANIFEST
+from stages.paths import CLEAN_IMAGES, EXCLUDE, MANIFEST, SPLIT_REPORT, write_json
 
 
 def list_images():
@@ -16,6 +21,25 @@ def list_images():
         if path.is_file()
     ]
     return pd.DataFrame(rows, columns=["path", "label"])
+
+
+def excluded(images):
+    """The paths of data/exclude.csv; every one must be a clean image."""
+    if not EXCLUDE.exists():
+        return set()
+    try:
+        listed = pd.read_csv(EXCLUDE, dtype=str)
+    except pd.errors.EmptyDataError:
+        return set()
+    if "path" not in listed:
+        raise UserError(f"{EXCLUDE}: needs a header line `path,reason` (found: {', '.join(listed.columns)})")
+    unknown = sorted(set(listed.path) - set(images.path))
+    if unknown:
+        raise UserError(
+            f"{EXCLUDE}: {len(unknown)} path(s) are not clean images, e.g. {unknown[0]} "
+            f"(paths look like {images.path.iloc[0]}, as in reports/audit/*.csv)"
+        )
+    return set(listed.path)
 
 
 def check_counts(images):
@@ -50,12 +74,15 @@ def split(images, val, test, seed):
 def main():
     p = params.load()
     images = list_images()
+    dropped = excluded(images)
+    images = images[~images.path.isin(dropped)]
     check_counts(images)
     manifest = split(images, p.split.val, p.split.test, p.split.seed)
     MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     manifest.to_csv(MANIFEST, index=False)
     counts = manifest.groupby("split", sort=False).size()
-    print("split: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
+    write_json(SPLIT_REPORT, {"images": len(manifest), "excluded": len(dropped), **{name: int(n) for name, n in counts.items()}})
+    print("split: " + ", ".join(f"{name} {n}" for name, n in counts.items()) + f"; {len(dropped)} excluded ({EXCLUDE})")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from stages.errors import run
 from stages.heads import dense_head, small_cnn, targets
 from stages.inputs import augmentation, from_arrays
 from stages.paths import HEAD, TRAIN_LOG, TRAIN_REPORT, read_features, write_json
-from stages.training import fit, optimizer, setup
+from stages.training import EpochSeeds, fit, optimizer, setup
 
 
 def main():
@@ -26,16 +26,11 @@ def main():
         build = small_cnn if from_scratch else dense_head
         model = build(x_train.shape[1:], classes, p.head, t.loss)
         model.compile(optimizer=optimizer(t, t.lr), loss=t.loss, metrics=["accuracy"])
-    train = (x_train, targets(y_train, classes, t.loss))
-    val = (x_val, targets(y_val, classes, t.loss))
-    if from_scratch:
-        augment = augmentation(p.augment, t.seed)
-        data = from_arrays(*train, t.batch_size, augment=augment, shuffle_seed=t.seed)
-        timing = fit(model, data, None, from_arrays(*val, t.batch_size), shuffle=False,
-                     epochs=t.epochs, patience=t.patience, log_dir=TRAIN_LOG)
-    else:
-        timing = fit(model, *train, val, batch_size=t.batch_size, shuffle=True,
-                     epochs=t.epochs, patience=t.patience, log_dir=TRAIN_LOG)
+    augment = augmentation(p.augment, t.seed) if from_scratch else None  # the cnn sees images
+    seeds = EpochSeeds(len(x_train), t.seed, [augment] if augment else [])
+    data = from_arrays(x_train, targets(y_train, classes, t.loss), t.batch_size, augment=augment, order=seeds.order)
+    val = from_arrays(x_val, targets(y_val, classes, t.loss), t.batch_size)
+    timing = fit(model, data, val, seeds=seeds, epochs=t.epochs, patience=t.patience, log_dir=TRAIN_LOG)
     HEAD.parent.mkdir(parents=True, exist_ok=True)
     model.save(HEAD)
     write_json(TRAIN_REPORT, {"head": timing})

@@ -1,15 +1,19 @@
-"""What `train` and `finetune` share: seeding, devices, optimizers, the logged fit."""
+"""What `train` and `finetune` share: seeding, devices, optimizers, the logged,
+resumable fit."""
 
+import json
 import time
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-CHECKPOINTS = Path("models/checkpoints")
-
+from stages import backup
+from stages.errors import UserError
+from stages.paths import write_json
 
 def setup(t):
     """Seed everything, pick the precision, and return the tf.distribute strategy.
@@ -17,23 +21,31 @@ def setup(t):
     Same params, same metrics: Python, NumPy and TF are seeded and TF runs
     deterministic ops. Models must be built and compiled inside strategy.scope().
     """
+    chosen = strategy(t.distribute)  # first: multi-worker collectives must precede any TF op
+    print(f"tf.distribute: {type(chosen).__name__}, {chosen.num_replicas_in_sync} replicas")
     keras.utils.set_random_seed(t.seed)
     tf.config.experimental.enable_op_determinism()
     if t.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    return strategy(t.distribute)
+    return chosen
 
 
 def strategy(name):
-    """none: one device; mirrored: all local GPUs (or CPUs); multiworker: from TF_CONFIG."""
+    """none: one device; mirrored: all local GPUs (or CPUs)."""
+    if name == "multiworker":
+        # Measured: fit()'s first step reduces the (x, y) batch with strategy.reduce, which
+        # MultiWorkerMirroredStrategy cannot do for a tuple (tests/test_pipeline.py).
+        raise UserError(
+            "train.distribute: multiworker does not work with Keras 3 (model.fit fails under "
+            "MultiWorkerMirroredStrategy: keras-team/keras#20585). Use mirrored for the GPUs of one "
+            "machine, or the DVC experiment queue to spread experiments over machines"
+        )
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "none"
     if name == "mirrored":
         devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
-    if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
 
@@ -43,30 +55,75 @@ def optimizer(t, lr):
     return keras.optimizers.Adam(learning_rate=lr)
 
 
-def fit(model, x, y, val, *, epochs, patience, log_dir, **fit_args):
+class EpochSeeds(keras.callbacks.Callback):
+    """Each epoch's order of the training rows and the state of every random
+    layer (dropout, augmentation), set at the start of the epoch from (seed,
+    epoch) alone: a run resumed at epoch k sees what an uninterrupted run saw.
+
+    `order` is read by the training dataset (stages/inputs.py) as each epoch's
+    iterator starts, after this callback has set it.
+    """
+
+    def __init__(self, count, seed, random_layers=()):
+        super().__init__()
+        self.count, self.seed, self.random_layers = count, seed, random_layers
+        self.order = tf.Variable(tf.range(count, dtype="int64"), trainable=False)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        rng = np.random.default_rng([self.seed, epoch])
+        self.order.assign(rng.permutation(self.count))
+        for layer in (self.model, *self.random_layers):
+            for variable in layer.variables:
+                if variable.path.endswith("seed_generator_state"):
+                    variable.assign(np.array([rng.integers(2**30), 0]).astype(variable.dtype))
+
+
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' early stopping on val_loss, best weights restored at the end, with
+    its state (best loss, epochs waited, best weights) saved in the backup folder
+    after every epoch, so that a resumed run stops where an uninterrupted one would."""
+
+    def __init__(self, folder, patience):
+        super().__init__(monitor="val_loss", patience=patience, restore_best_weights=True)
+        self.state, self.best_file = Path(folder) / "early_stopping.json", Path(folder) / "best_weights.npz"
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.state.exists():
+            saved = json.loads(self.state.read_text())
+            self.wait, self.best, self.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
+            with np.load(self.best_file) as arrays:
+                self.best_weights = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.best_epoch == epoch:
+            np.savez(self.best_file, *self.best_weights)
+        write_json(self.state, {"wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch})
+
+
+def fit(model, data, val, *, seeds, epochs, patience, log_dir):
     """Train with early stopping on val_loss (best weights restored), logged by dvclive.
 
-    The best model so far is also checkpointed to models/checkpoints/ (kept
-    only if the run dies). Per-epoch metrics go to <log_dir>/plots/metrics/.
-    With epochs 0 nothing is trained. Returns {"seconds", "epochs"}.
+    After every epoch the run is backed up to backup/<log_dir name>/
+    (Keras' BackupAndRestore: weights, optimizer, epoch; plus the early-stopping
+    state); a run that was killed resumes from there, and `seeds` makes the
+    resumed epochs the same as an uninterrupted run's. Per-epoch metrics go to
+    <log_dir>/plots/metrics/. With epochs 0 nothing is trained.
+    Returns {"seconds", "epochs"}.
     """
     log_dir = Path(log_dir)
-    checkpoint = CHECKPOINTS / f"{log_dir.name}.keras"
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
-        keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True),
-    ]
-    ran = 0
-    start = time.perf_counter()
-    with Live(str(log_dir), dvcyaml=None, save_dvc_exp=False) as live:
+    folder = backup.folder(log_dir.name)
+    metadata = folder / "training_metadata.json"  # BackupAndRestore's: epochs done
+    done = json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
+    # dvclive before BackupAndRestore: an epoch is logged before it counts as done.
+    callbacks = [seeds, EarlyStopping(folder, patience)]
+    start, ran = time.perf_counter(), 0
+    with Live(str(log_dir), dvcyaml=None, save_dvc_exp=False, resume=bool(done)) as live:
+        live.step = done  # one step per epoch (dvclive cannot tell "step 0 done" from "nothing done")
         if epochs:
-            callbacks.append(DVCLiveCallback(live=live))
-            history = model.fit(
-                x, y, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=2, **fit_args
-            )
-            ran = len(history.epoch)
-    checkpoint.unlink(missing_ok=True)
-    if not any(CHECKPOINTS.iterdir()):
-        CHECKPOINTS.rmdir()
+            callbacks += [DVCLiveCallback(live=live), keras.callbacks.BackupAndRestore(str(folder), delete_checkpoint=False)]
+            history = model.fit(data, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=2)
+            ran = history.epoch[-1] + 1 if history.epoch else epochs
+    backup.remove(log_dir.name)
     return {"seconds": round(time.perf_counter() - start, 1), "epochs": ran}

@@ -22,8 +22,10 @@ TEST_PARAMS = {
     "split": {"val": 0.25, "test": 0.25},
     "model": {"backbone": "vgg16", "weights": "none", "image_size": 32},
     "features": {"batch_size": 16},
+    # Random-weight features of one-colour images are all alike: only exact copies are duplicates.
+    "audit": {"duplicate_similarity": 0.9999},
     "train": {"optimizer": "adam", "lr": 0.003, "batch_size": 8, "epochs": 25, "patience": 25},
-    "finetune": {"lr": 0.0001, "epochs": 1},
+    "finetune": {"lr": 0.0001, "epochs": 2},
     # Each export format costs seconds per run; test_pipeline.py checks them all.
     "export": {"formats": ["tflite"]},
 }
@@ -110,5 +112,6 @@ def workspace_copy(project, target):
 @pytest.fixture(scope="session")
 def baseline(tmp_path_factory, images):
     """The project after a full `dvc repro`, every export format: for tests that only read it."""
-    formats = {"export": {"formats": ["saved_model", "tflite", "tflite_dynamic", "tflite_int8", "onnx"]}}
-    return reproduced(tmp_path_factory.mktemp("baseline") / "project", images, formats)
+    overrides = {"evaluate": {"tta": True},
+                 "export": {"formats": ["saved_model", "tflite", "tflite_dynamic", "tflite_int8", "onnx"]}}
+    return reproduced(tmp_path_factory.mktemp("baseline") / "project", images, overrides)

@@ -46,6 +46,25 @@ def test_preprocess_layer_equals_keras_preprocess_input(name):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(got), expected, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_gradcam_works_for_every_backbone(name):
+    from stages import gradcam
+    from stages.finetune import assemble
+    from stages.heads import dense_head, small_cnn
+
+    p = model_params(name, image_size=max(96, 2 * BACKBONES[name].min_size))  # a map of 3 x 3 or more
+    head = SimpleNamespace(units=0, dropout=0.0)
+    extractor = backbones.extractor(p)
+    if BACKBONES[name].from_scratch:
+        model = small_cnn(extractor.output_shape[1:], 3, head, "categorical_crossentropy")
+    else:
+        model = assemble(extractor, dense_head(extractor.output_shape[1:], 3, head, "categorical_crossentropy"))
+    pixels = np.random.default_rng(0).integers(0, 256, (2, p.image_size, p.image_size, 3)).astype("uint8")
+    maps, probabilities = gradcam.heatmaps(model, pixels)
+    assert maps.shape[0] == 2 and maps.shape[1] >= 2 and np.isfinite(maps).all()
+    assert 0 <= maps.min() and maps.max() <= 1 and probabilities.shape == (2, 3)
+
+
 def test_flatten_pooling_keeps_the_whole_feature_map():
     extractor = backbones.extractor(model_params("vgg16", image_size=64, pooling="flatten"))
     assert extractor.output_shape == (None, 2 * 2 * 512)

@@ -44,12 +44,12 @@ def ran(output):
 
 def test_first_repro_runs_every_stage(project):
     log = project.with_suffix(".repro.log").read_text()
-    assert ran(log) == ["download", "clean", "split", "features", "train", "finetune", "evaluate", "export"]
+    assert ran(log) == ["download", "clean", "split", "features", "audit", "train", "finetune", "evaluate", "export"]
 
 
 def test_backbone_change_reruns_from_features_and_cnn_baseline_learns(fresh):
     result = dvc(fresh, "exp", "run", "-S", "model.backbone=cnn")
-    assert ran(result.output) == ["features", "train", "finetune", "evaluate", "export"]
+    assert ran(result.output) == ["features", "audit", "train", "finetune", "evaluate", "export"]
     report = json.loads((fresh / "metrics/eval.json").read_text())
     assert report["head"]["accuracy"] >= 0.75  # colours are easy even from scratch
 

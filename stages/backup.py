@@ -1,0 +1,43 @@
+"""What a killed stage leaves behind to resume from: backup/<stage>/.
+
+Not a DVC output, so DVC neither deletes it before the rerun nor caches it. A
+backup is used only by a run with the same params.yaml and the same split
+(otherwise it is discarded), and removed when the stage completes.
+"""
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from stages.params import PARAMS_FILE
+from stages.paths import MANIFEST
+
+BACKUP = Path("backup")
+
+
+def fingerprint():
+    digest = hashlib.sha256()
+    for path in (PARAMS_FILE, MANIFEST):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def folder(name):
+    """backup/<name>/: the one a killed run left (said on stdout), or a new, empty one."""
+    path = BACKUP / name
+    stamp = path / "fingerprint"
+    if path.exists() and (not stamp.exists() or stamp.read_text() != fingerprint()):
+        print(f"{name}: params or split changed since the backup in {path}; starting over")
+        shutil.rmtree(path)
+    if path.exists():
+        print(f"{name}: resuming from the backup in {path}")
+    else:
+        path.mkdir(parents=True)
+        stamp.write_text(fingerprint())
+    return path
+
+
+def remove(name):
+    shutil.rmtree(BACKUP / name, ignore_errors=True)
+    if BACKUP.exists() and not any(BACKUP.iterdir()):
+        BACKUP.rmdir()
