@@ -209,6 +209,8 @@ REAL_COMMON = {
     "head": {"units": 256, "dropout": 0.5},
     "train": {"optimizer": "adam", "lr": 0.0003, "epochs": 30, "patience": 5},
     "finetune": {"unfreeze": 40, "lr": 0.00003, "epochs": 4},
+    "evaluate": {"tta": True},
+    "export": {"formats": ["saved_model", "tflite", "tflite_dynamic", "tflite_int8", "onnx"]},
 }
 
 
@@ -222,8 +224,44 @@ def has_weights(params, keras_home):
     return (Path(keras_home) / "models" / name).exists()
 
 
-def real_photos(data, work, weights, runs, max_per_class):
-    """5. Test accuracy on real photographs, head-only and fine-tuned."""
+def decimal(value):
+    """None where the audit flagged every test image."""
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def trust_rows(name, repo, audit_seconds):
+    """What the audit found, calibration before and after temperature scaling, flip averaging."""
+    audit = json.loads((repo / "metrics/audit.json").read_text())
+    report = json.loads((repo / "metrics/eval.json").read_text())
+    calibration = {model: report[model]["calibration"] for model in ("head", "finetune")}
+    return [
+        (f"{name}: audit", (
+            f"{audit_seconds:.0f}s after features; {audit['label_issues']} label issues, "
+            f"{audit['near_duplicate_pairs']} near-duplicate pairs, leakage {audit['leakage']}, "
+            f"{audit['outliers']} outliers, {audit['conflicts']} conflicts; "
+            f"test suspect share {audit['test_suspect_share']:.3f}; "
+            f"accuracy on unflagged test images: head {decimal(report['head']['accuracy_unflagged'])}, "
+            f"fine-tuned {decimal(report['finetune']['accuracy_unflagged'])}")),
+        (f"{name}: calibration", "; ".join(
+            f"{model} ECE {c['ece']:.4f} -> {c['ece_calibrated']:.4f} (T {c['temperature']:.2f}), "
+            f"log loss {report[model]['loss']:.4f} -> {c['loss_calibrated']:.4f}" for model, c in calibration.items())),
+        (f"{name}: flip TTA", f"fine-tuned accuracy {report['finetune']['accuracy']:.4f} -> "
+                              f"{report['finetune']['tta']['accuracy']:.4f}, loss {report['finetune']['tta']['loss']:.4f}"),
+    ]
+
+
+def export_rows(name, repo, keras_home):
+    """Per export format: test accuracy, agreement with Keras, size, latency."""
+    seconds, _ = command(repo, "dvc", "repro", "export", env={"KERAS_HOME": keras_home})
+    report = json.loads((repo / "metrics/export.json").read_text())
+    return [(f"{name}: export {fmt}", f"accuracy {r['accuracy']:.4f}, agreement {r['agreement']:.4f}, "
+                                      f"max |diff| {r['max_abs_diff']:.1e}, {r['size_mb']} MB, {r['latency_ms']:.1f} ms/image")
+            for fmt, r in report.items()] + [(f"{name}: export stage", f"{seconds:.0f}s")]
+
+
+def real_photos(data, work, weights, runs, max_per_class, export):
+    """5. Test accuracy on real photographs, head-only and fine-tuned; what the
+    audit finds; calibration and flip averaging; with `export`, every format."""
     keras_home = os.environ.get("KERAS_HOME", str(Path("~/.keras").expanduser()))
     table = []
     for name in runs:
@@ -247,6 +285,10 @@ def real_photos(data, work, weights, runs, max_per_class):
             f"model {report['finetune']['size_mb']} MB; "
             f"{sum(c['support'] for c in report['head']['per_class'].values())} test images"
         )))
+        audit_seconds, _ = command(repo, sys.executable, "-m", "stages.audit")
+        table += trust_rows(name, repo, audit_seconds)
+        if export:
+            table += export_rows(name, repo, keras_home)
     return table
 
 
@@ -282,6 +324,7 @@ def main():
     parser.add_argument("--weights", default="imagenet", help="section 5: imagenet (the real test) or none (code-path check)")
     parser.add_argument("--runs", default=",".join(REAL_RUNS), help="section 5: comma-separated names")
     parser.add_argument("--max-per-class", type=int, default=None, help="section 5: cap images per class")
+    parser.add_argument("--export", action="store_true", help="section 5: also export every format and check it")
     parser.add_argument("--results", default=str(RESULTS), help="the Markdown file to append to")
     args = parser.parse_args()
 
@@ -308,7 +351,8 @@ def main():
             title = "5. Accuracy on real photos" if args.weights == "imagenet" else (
                 f"5. Code-path check with weights={args.weights}: NOT photo accuracy")
             runs = args.runs.split(",")
-            sections.append((title, real_photos(Path(args.data).resolve(), work, args.weights, runs, args.max_per_class)))
+            sections.append((title, real_photos(Path(args.data).resolve(), work, args.weights, runs,
+                                                args.max_per_class, args.export)))
 
     label = "generated 500x375 JPEGs" if not args.photos else args.photos
     header = (f"## {datetime.datetime.now():%Y-%m-%d %H:%M}\n\n`python bench/bench.py {' '.join(sys.argv[1:])}`  \n"

@@ -9,7 +9,7 @@ import pytest
 from stages import calibration, gradcam, tta
 from stages.heads import small_cnn
 
-SIZE, SQUARE = 64, 16
+SIZE, SQUARE = 48, 12
 
 
 def squares(n, seed):
@@ -27,10 +27,10 @@ def squares(n, seed):
 def square_model():
     """The pipeline's from-scratch CNN, trained to tell the squares apart."""
     keras.utils.set_random_seed(0)
-    x, y, _ = squares(600, seed=0)
+    x, y, _ = squares(400, seed=0)
     model = small_cnn((SIZE, SIZE, 3), 2, SimpleNamespace(units=0, dropout=0.0), "categorical_crossentropy")
     model.compile(keras.optimizers.Adam(0.003), "categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x.astype("float32"), keras.utils.to_categorical(y, 2), epochs=8, batch_size=32, verbose=0)
+    model.fit(x.astype("float32"), keras.utils.to_categorical(y, 2), epochs=6, batch_size=32, verbose=0)
     return model
 
 
