@@ -326,6 +326,7 @@ def main():
     parser.add_argument("--max-per-class", type=int, default=None, help="section 5: cap images per class")
     parser.add_argument("--export", action="store_true", help="section 5: also export every format and check it")
     parser.add_argument("--results", default=str(RESULTS), help="the Markdown file to append to")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch projects (to look at their plots)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -362,7 +363,10 @@ def main():
     print(text)
     with open(args.results, "a") as out:
         out.write("\n" + text)
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print(f"scratch projects kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

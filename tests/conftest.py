@@ -80,7 +80,7 @@ def new_project(directory, data_dir, overrides=()):
 
 # The longest modules first: with `-n auto --dist loadfile` (pytest.ini) the
 # workers start on them at once instead of finding them last.
-FIRST = ("test_experiments.py", "test_pipeline.py", "test_real_photos.py", "test_bench.py")
+FIRST = ("test_experiments.py", "test_pipeline.py", "test_real_photos.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -106,7 +106,7 @@ def wait_for_queue(project, seconds=900):
     raise AssertionError(f"queue still busy after {seconds}s:\n{status}")
 
 
-# (mobilenetv2 through the whole pipeline: tests/test_bench.py)
+# (mobilenetv2 through the whole pipeline: tests/test_real_photos.py)
 QUEUED = {
     "lr": ["-S", "train.lr=0.001", "evaluate"],
     "onnx": ["-S", "export.formats=[onnx]"],
