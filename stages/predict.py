@@ -166,14 +166,11 @@ def main():
     parser.add_argument("--explain", metavar="DIR", help="write a Grad-CAM figure per image into DIR (Keras model only)")
     args = parser.parse_args()
 
+    if args.explain and Path(args.model).suffix != ".keras":
+        raise UserError(f"--explain needs the Keras model (.keras), not {args.model}: Grad-CAM needs its gradients")
     model, info = load_model(args.model)
-    keras_model = None
-    if args.explain:
-        if Path(args.model).suffix != ".keras":
-            raise UserError(f"--explain needs the Keras model (.keras), not {args.model}: Grad-CAM needs its gradients")
-        from stages.backbones import load_model as load_keras
-
-        keras_model = load_keras(args.model)
+    # For a .keras file `model` is the loaded model's predict_on_batch; Grad-CAM needs the model.
+    keras_model = model.__self__ if args.explain else None
     files = expand(args.paths)
     failed, done = 0, 0
     while chunk := list(itertools.islice(files, CHUNK)):

@@ -15,6 +15,7 @@ from stages import backup
 from stages.errors import UserError
 from stages.paths import write_json
 
+
 def setup(t):
     """Seed everything, pick the precision, and return the tf.distribute strategy.
 

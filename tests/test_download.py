@@ -9,14 +9,13 @@ import sys
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import ROOT, dvc, environment, make_images, new_project, sh
+from conftest import dvc, environment, make_images, new_project, sh
 from stages import fetch
 from stages.errors import UserError
 from stages.sources import CIFAR10_CLASSES, label_by_name, write_cifar10
