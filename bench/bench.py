@@ -26,7 +26,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tools.scratch import project  # noqa: E402
+from tools.scratch import project, set_params  # noqa: E402
 RESULTS = ROOT / "bench/RESULTS.md"
 
 
@@ -76,12 +76,12 @@ def stage_params(images, backbone="vgg16", size=150, **sections):
 
 
 def features_vs_ceiling(images, work, backbone, size, batch):
-    """1. The features stage vs the raw forward pass on the same images."""
+    """1. The features stage vs the raw forward pass on the same images, on each engine."""
     from types import SimpleNamespace
 
     import tensorflow as tf
 
-    from stages import backbones, manifest
+    from stages import backbones, engines, manifest
     from stages.features import extract
     from stages.inputs import batches, decode
 
@@ -92,32 +92,35 @@ def features_vs_ceiling(images, work, backbone, size, batch):
     paths, labels = rows.path.tolist(), rows.split.map(["train", "val", "test"].index).to_numpy()
     model_params = SimpleNamespace(backbone=backbone, weights="none", image_size=size, alpha=1.0, pooling="avg")
     network = backbones.extractor(model_params)
-
     # The ceiling: images already decoded and resized in memory.
-    tensors = [tf.cast(tf.stack([decode(tf.io.read_file(p), size) for p in paths[i:i + batch]]), "float32")
+    tensors = [tf.stack([decode(tf.io.read_file(p), size) for p in paths[i:i + batch]])
                for i in range(0, len(paths), batch)]
-    network.predict_on_batch(tensors[0])  # warm-up: graph tracing is start-up cost
-    start = time.perf_counter()
-    for chunk in tensors:
-        network.predict_on_batch(chunk)
-    ceiling = time.perf_counter() - start
-
-    # The stage's own loop: read, decode, resize, forward, write.
-    start = time.perf_counter()
-    extract(network, batches(paths, labels, size, batch), len(paths),
-            work / "x.npy", "float32", "bench")
-    pipeline = time.perf_counter() - start
-
-    stage_seconds, _ = command(repo, sys.executable, "-m", "stages.features")
+    n, table = len(paths), [("images", len(paths))]
+    seconds = {}
+    for engine in ("tensorflow", "onnxruntime"):
+        forward = engines.forward(network, engine, tensors[0], work)
+        forward(tensors[0])  # warm-up: graph tracing, session start-up
+        start = time.perf_counter()
+        for chunk in tensors:
+            forward(chunk)
+        ceiling = time.perf_counter() - start
+        # The stage's own loop: read, decode, resize, forward, write.
+        start = time.perf_counter()
+        extract(forward, batches(paths, labels, size, batch), n, work / "x.npy", "float32", f"bench {engine}")
+        pipeline = time.perf_counter() - start
+        set_params(repo, {"features": {"engine": engine}})
+        seconds[engine], _ = command(repo, sys.executable, "-m", "stages.features")
+        seconds[engine, "ceiling"] = ceiling
+        table += [
+            (f"{engine}: raw forward pass, ms/image (the ceiling)", 1000 * ceiling / n),
+            (f"{engine}: features loop end to end, ms/image", 1000 * pipeline / n),
+            (f"{engine}: stage throughput / ceiling", ceiling / pipeline),
+            (f"{engine}: `python -m stages.features` wall time, s", seconds[engine]),
+        ]
     os.chdir(ROOT)
-    n = len(paths)
-    return [
-        ("images", n),
-        ("raw forward pass, ms/image (the ceiling)", 1000 * ceiling / n),
-        ("features loop end to end, ms/image", 1000 * pipeline / n),
-        ("stage throughput / ceiling", ceiling / pipeline),
-        ("`python -m stages.features` wall time, s", stage_seconds),
-        ("of which start-up (import, build, trace), s", stage_seconds - pipeline),
+    return table + [
+        ("raw forward pass, tensorflow / onnxruntime", seconds["tensorflow", "ceiling"] / seconds["onnxruntime", "ceiling"]),
+        ("features stage, tensorflow / onnxruntime", seconds["tensorflow"] / seconds["onnxruntime"]),
     ]
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
-from stages import backbones, backup, manifest, params
+from stages import backbones, backup, engines, manifest, params
 from stages.errors import run
 from stages.inputs import batches
 from stages.paths import FEATURES, SPLITS, write_json
@@ -33,14 +33,14 @@ def save_progress(folder, split, rows):
     write_json(folder / f"{split}.progress.json", {"rows": rows})
 
 
-def extract(network, data, count, path, dtype, desc, *, start=0, record=lambda rows: None):
-    """Features of `data` into rows start.. of the .npy at `path` (created at the first
-    batch when start is 0); `record(rows)` after every batch, once the rows are on disk."""
+def extract(forward, data, count, path, dtype, desc, *, start=0, record=lambda rows: None):
+    """forward(images) of `data` into rows start.. of the .npy at `path` (created at the
+    first batch when start is 0); `record(rows)` after every batch, once the rows are on disk."""
     features = open_memmap(path, mode="r+") if start else None
     row = start
     with tqdm(total=count, initial=start, desc=desc, unit="img") as bar:
         for images, _ in data:
-            batch = network.predict_on_batch(images)
+            batch = forward(images)
             if features is None:
                 features = open_memmap(path, mode="w+", dtype=dtype, shape=(count, *batch.shape[1:]))
             features[row : row + len(batch)] = batch
@@ -48,23 +48,27 @@ def extract(network, data, count, path, dtype, desc, *, start=0, record=lambda r
             row += len(batch)
             record(row)
             bar.update(len(batch))
-    return (count, *network.output_shape[1:])
+    return features.shape if features is not None else (count,)
 
 
 def main():
     p = params.load()
     backbones.check(p.model)
-    network = backbones.extractor(p.model)
+    spec = backbones.BACKBONES[p.model.backbone]
+    network = backbones.extractor(p.model)  # first: a weights problem is said before any work
     images = manifest.read()
     folder = backup.folder("features")
-    dtype = backbones.BACKBONES[p.model.backbone].cache_dtype
+    size, batch_size = p.model.image_size, p.features.batch_size
+    paths, labels = manifest.rows(images, SPLITS[0])
+    first, _ = next(iter(batches(paths[:batch_size], labels[:batch_size], size, batch_size)))
+    forward = engines.forward(network, p.features.engine, first, folder)
     for split in SPLITS:
         paths, labels = manifest.rows(images, split)
         start = rows_done(folder, split)
         if start:
             print(f"features: {split}: resuming at image {start} of {len(paths)}")
-        data = batches(paths[start:], labels[start:], p.model.image_size, p.features.batch_size)
-        shape = extract(network, data, len(paths), folder / f"{split}_x.npy", dtype,
+        data = batches(paths[start:], labels[start:], size, batch_size)
+        shape = extract(forward, data, len(paths), folder / f"{split}_x.npy", spec.cache_dtype,
                         f"features {split}", start=start, record=partial(save_progress, folder, split))
         np.save(folder / f"{split}_y.npy", labels)
         print(f"features: {split} {shape}")

@@ -112,6 +112,7 @@ SCHEMA = {
     },
     "features": {
         "batch_size": number(1, integer=True),
+        "engine": choice("tensorflow", "onnxruntime"),
     },
     "head": {
         "units": number(0, integer=True),

@@ -51,6 +51,7 @@ def test_defaults_are_valid():
         ("audit", "folds", 1, "audit.folds = 1 must be in [2, inf]"),
         ("audit", "duplicate_similarity", 1.5, "audit.duplicate_similarity = 1.5 must be in (0, 1]"),
         ("evaluate", "tta", "yes", "evaluate.tta = 'yes' must be true or false"),
+        ("features", "engine", "auto", "features.engine = 'auto' must be one of: tensorflow, onnxruntime"),
         ("export", "formats", ["onnx", "tflite16"], "export.formats = ['onnx', 'tflite16'] has 'tflite16'; allowed: saved_model,"),
         ("export", "formats", [], "export.formats = [] must be a list of distinct values from: saved_model,"),
         ("export", "formats", "onnx", "export.formats = 'onnx' must be a list"),

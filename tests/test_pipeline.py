@@ -492,10 +492,24 @@ def test_killed_features_resume_where_they_stopped(baseline, tmp_path, monkeypat
     calls = []
     monkeypatch.setattr(features, "batches", lambda paths, *args: calls.append(len(paths)) or batches(paths, *args))
     features.main()
-    assert calls == [0, 0, 8]  # train and val done before the kill; the rest of test
+    assert calls == [4, 0, 0, 8]  # the engine's check batch; train and val done before the kill; the rest of test
     assert not (project / "backup").exists()
     for name, array in expected.items():
         np.testing.assert_array_equal(np.load(project / "data/features" / name), array, err_msg=name)
+
+
+def test_onnxruntime_engine_writes_tensorflows_features(baseline, tmp_path, monkeypatch, capsys):
+    from stages import features
+
+    project = workspace_copy(baseline, tmp_path / "copy")
+    set_params(project, {"features": {"engine": "onnxruntime"}})
+    monkeypatch.chdir(project)
+    features.main()
+    assert "features: ONNX Runtime, first batch within" in capsys.readouterr().out
+    assert not (project / "backup").exists()
+    for split in ("train", "val", "test"):
+        got, expected = (np.load(root / f"data/features/{split}_x.npy") for root in (project, baseline))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4 * np.abs(expected).max(), err_msg=split)
 
 
 MULTIWORKER = """

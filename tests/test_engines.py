@@ -1,0 +1,39 @@
+"""features.engine: ONNX Runtime gives TensorFlow's outputs, or is refused."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from stages import backbones, engines, formats
+from stages.errors import UserError
+
+BATCH = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype="uint8")
+
+
+@pytest.fixture(scope="module")
+def network():
+    model = SimpleNamespace(backbone="mobilenetv2", weights="none", image_size=32, alpha=0.35, pooling="avg")
+    return backbones.extractor(model)
+
+
+def test_onnxruntime_gives_tensorflows_outputs(network, tmp_path, capsys):
+    forward = engines.forward(network, "onnxruntime", BATCH, tmp_path)
+    assert (tmp_path / "model.onnx").is_file()
+    assert "features: ONNX Runtime, first batch within" in capsys.readouterr().out
+    other = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype="uint8")
+    expected = network.predict_on_batch(other)
+    assert np.abs(expected).max() > 0
+    np.testing.assert_allclose(forward(other), expected, rtol=0, atol=1e-4 * np.abs(expected).max())
+
+
+def test_an_engine_that_disagrees_with_tensorflow_is_refused(network, tmp_path, monkeypatch):
+    monkeypatch.setattr(formats, "load", lambda path: lambda batch: network.predict_on_batch(batch) * 1.01)
+    with pytest.raises(UserError, match=r"differs from TensorFlow by 1\.0e-02 .* set features\.engine: tensorflow"):
+        engines.forward(network, "onnxruntime", BATCH, tmp_path)
+
+
+def test_tensorflow_engine_is_the_network_itself(network, tmp_path):
+    forward = engines.forward(network, "tensorflow", BATCH, tmp_path)
+    np.testing.assert_array_equal(forward(BATCH), network.predict_on_batch(BATCH))
+    assert not any(tmp_path.iterdir())
