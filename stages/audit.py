@@ -13,8 +13,6 @@ findings; and metrics/audit.json (counts, leakage per split, the share of the
 test split that is suspect).
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from cleanlab.filter import find_label_issues
@@ -27,7 +25,9 @@ from sklearn.preprocessing import StandardScaler
 
 from stages import figures, manifest, params
 from stages.errors import run
-from stages.paths import AUDIT, AUDIT_REPORT, FLAGGED, RAW, REJECTED, SPLITS, clean_image, read_features, write_json
+from stages.paths import (
+    AUDIT, AUDIT_REPORT, FLAGGED, REJECTED, SPLITS, clean_image, raw_label, read_features, write_json,
+)  # fmt: skip
 
 
 def pooled_features(images):
@@ -98,13 +98,13 @@ def conflicts():
     found = rejected[rejected.reason == "conflict"]
     kept = found.detail.str.removeprefix("same pixels as ")
     return pd.DataFrame({
-        "path": found.path, "label": found.path.map(lambda path: Path(path).relative_to(RAW).parts[0]),
+        "path": found.path, "label": found.path.map(raw_label),
         "kept": kept.map(lambda path: str(clean_image(path))),
-        "kept_label": kept.map(lambda path: Path(path).relative_to(RAW).parts[0]),
+        "kept_label": kept.map(raw_label),
     })  # fmt: skip
 
 
-def flagged(issues, duplicates, leaked, strange, conflicted, table):
+def flagged(issues, leaked, strange, conflicted, table):
     """Every image some finding points at, with the findings."""
     found = pd.concat([
         issues.path.to_frame().assign(finding="label_issue"),
@@ -130,7 +130,7 @@ def main():
     leaked = leaks(duplicates)
     strange = outliers(table, x, a.outliers)
     conflicted = conflicts()
-    suspects = flagged(issues, duplicates, leaked, strange, conflicted, table)
+    suspects = flagged(issues, leaked, strange, conflicted, table)
 
     AUDIT.mkdir(parents=True, exist_ok=True)
     for name, frame in (("label_issues", issues), ("near_duplicates", duplicates), ("outliers", strange),

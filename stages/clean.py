@@ -15,7 +15,7 @@ from tqdm.contrib.concurrent import process_map
 from stages import params
 from stages.errors import run
 from stages.images import BadImage, normalize
-from stages.paths import CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED, clean_image, write_json
+from stages.paths import CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED, clean_image, raw_label, write_json
 
 REASONS = (
     "empty",
@@ -52,8 +52,8 @@ def drop_duplicates(results):
         if digest in first:
             clean_image(Path(source)).unlink()
             kept = first[digest]
-            same_class = Path(kept).relative_to(RAW).parts[0] == Path(source).relative_to(RAW).parts[0]
-            results[i] = (source, "duplicate" if same_class else "conflict", f"same pixels as {kept}", None)
+            reason = "duplicate" if raw_label(kept) == raw_label(source) else "conflict"
+            results[i] = (source, reason, f"same pixels as {kept}", None)
         else:
             first[digest] = source
     return results

@@ -30,6 +30,11 @@ AUDIT_REPORT = Path("metrics/audit.json")
 FLAGGED = AUDIT / "flagged.csv"
 
 
+def raw_label(raw):
+    """data/raw/cat/x.png -> cat: the class folder an image came from."""
+    return Path(raw).relative_to(RAW).parts[0]
+
+
 def clean_image(raw):
     """data/raw/cat/x.png -> data/clean/images/cat/x.png.jpg (content is always JPEG)."""
     relative = Path(raw).relative_to(RAW)
