@@ -9,16 +9,18 @@ from stages.errors import run
 
 
 def check_all(raw):
-    """Validate a params dict as params.yaml would be; return its namespaces."""
+    """Validate a params dict as params.yaml would be; return its namespaces
+    (every `auto` resolved) and {key: what auto or the value resolved to}."""
     p = params.validate(raw)
-    backbones.check(p.model)
+    recipe = backbones.resolve(p)
     formats.check(p.export.formats)
-    return p
+    return p, recipe
 
 
 def main():
-    check_all(params.read())
-    print(f"{params.PARAMS_FILE}: ok")
+    p, recipe = check_all(params.read())
+    print(f"{params.PARAMS_FILE}: ok; for {p.model.backbone} this runs "
+          + ", ".join(f"{key} = {value}" for key, value in recipe.items()))
 
 
 if __name__ == "__main__":

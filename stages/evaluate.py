@@ -99,7 +99,7 @@ def explanations(model, rows, size):
 
 def main():
     p = params.load()
-    backbones.check(p.model)
+    recipe = backbones.resolve(p)
     images = manifest.read()
     classes = manifest.classes(images)
     paths, y = manifest.rows(images, "test")
@@ -126,6 +126,7 @@ def main():
         report[name]["parameters"] = models[name].count_params()
     if p.evaluate.tta:
         report["finetune"]["tta"] = flip_averaged(models["finetune"], data, y)
+    report["recipe"] = recipe  # what `auto` in params.yaml resolved to: what ran
     write_json(EVAL_REPORT, report)
 
     PLOTS.mkdir(parents=True, exist_ok=True)

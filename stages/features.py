@@ -53,7 +53,7 @@ def extract(forward, data, count, path, dtype, desc, *, start=0, record=lambda r
 
 def main():
     p = params.load()
-    backbones.check(p.model)
+    backbones.resolve(p)
     spec = backbones.BACKBONES[p.model.backbone]
     network = backbones.extractor(p.model)  # first: a weights problem is said before any work
     images = manifest.read()

@@ -30,7 +30,8 @@ def parts(model):
     if extractor is None:  # the cnn baseline: one flat network, pixels to probabilities
         return (lambda x: x), model, (lambda x: x)
     network = next(layer for layer in extractor.layers if isinstance(layer, keras.Model))
-    preprocess = next(layer for layer in extractor.layers if isinstance(layer, Preprocess))
+    # Networks that rescale their input themselves have no Preprocess layer.
+    preprocess = next((layer for layer in extractor.layers if isinstance(layer, Preprocess)), lambda x: x)
     pool, head = extractor.get_layer("pool"), model.get_layer("head")
     return preprocess, network, (lambda x: head(pool(x), training=False))
 

@@ -3,8 +3,8 @@
 `dvc exp run -S` writes whatever key it is given, so a typo would otherwise be
 silently ignored: every stage validates the whole file, and unknown keys fail.
 Values whose allowed set is another module's fact (backbone names, export
-formats) are checked by that module (`backbones.check`, `formats.check`), so
-that editing the backbone registry does not rerun `download`.
+formats, what `auto` means for a backbone) are checked by that module
+(`backbones.resolve`, `formats.check`), so that editing the backbone registry does not rerun `download`.
 `python -m stages.check` checks the whole file by hand.
 """
 
@@ -45,6 +45,17 @@ def number(low=None, high=None, *, integer=False, open_low=False, open_high=Fals
             return f"must be in {left}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}{right}"
 
     return check
+
+
+def auto_or(check):
+    """`auto` (the backbone's recipe: backbones.resolve) or a value `check` accepts."""
+
+    def either(value):
+        if value != "auto":
+            problem = check(value)
+            return problem and f"{problem}, or auto"
+
+    return either
 
 
 def boolean(value):
@@ -104,24 +115,24 @@ SCHEMA = {
         "gallery": number(1, integer=True),
     },
     "model": {
-        "backbone": text(),  # backbones.check
+        "backbone": text(),  # backbones.resolve
         "weights": text(),
-        "image_size": number(1, integer=True),
-        "alpha": number(0, open_low=True),  # backbones.check
+        "image_size": auto_or(number(1, integer=True)),
+        "alpha": number(0, open_low=True),  # backbones.resolve
         "pooling": choice("avg", "flatten"),
     },
     "features": {
         "batch_size": number(1, integer=True),
-        "engine": choice("tensorflow", "onnxruntime"),
+        "engine": auto_or(choice("tensorflow", "onnxruntime")),
     },
     "head": {
         "units": number(0, integer=True),
         "dropout": number(0, 1, open_high=True),
     },
     "train": {
-        "optimizer": choice("sgd", "adam"),
+        "optimizer": auto_or(choice("sgd", "adam")),
         "loss": choice(*LOSSES),
-        "lr": number(0, open_low=True),
+        "lr": auto_or(number(0, open_low=True)),
         "momentum": number(0, 1, open_high=True),
         "batch_size": number(1, integer=True),
         "epochs": number(1, integer=True),
@@ -131,9 +142,10 @@ SCHEMA = {
         "mixed_precision": boolean,
     },
     "finetune": {
-        "unfreeze": number(0, integer=True),
-        "lr": number(0, open_low=True),
+        "unfreeze": auto_or(number(0, integer=True)),  # blocks
+        "lr": auto_or(number(0, open_low=True)),
         "epochs": number(0, integer=True),
+        "views": number(0, integer=True),
     },
     "augment": {
         "flip": choice("none", "horizontal", "vertical", "horizontal_and_vertical"),

@@ -15,7 +15,7 @@ from stages.training import EpochSeeds, fit, optimizer, setup
 
 def main():
     p = params.load()
-    backbones.check(p.model)
+    backbones.resolve(p)
     t = p.train
     strategy = setup(t)
     classes = len(manifest.classes(manifest.read()))

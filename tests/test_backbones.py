@@ -9,7 +9,9 @@ import pytest
 from stages import backbones
 from stages.backbones import BACKBONES
 
-FEATURES = {"vgg16": 512, "resnet50v2": 2048, "inceptionv3": 2048, "mobilenetv2": 1280}
+FEATURES = {"vgg16": 512, "resnet50v2": 2048, "inceptionv3": 2048, "mobilenetv2": 1280, "efficientnetv2b0": 1280,
+            "efficientnetv2s": 1280, "convnext_tiny": 768, "mobilenetv3large": 960}
+PRETRAINED = sorted(name for name, spec in BACKBONES.items() if not spec.from_scratch)
 
 
 def model_params(name, **changes):
@@ -19,7 +21,7 @@ def model_params(name, **changes):
     )
 
 
-@pytest.mark.parametrize("name", sorted(BACKBONES))
+@pytest.mark.parametrize("name", sorted(n for n in BACKBONES if BACKBONES[n].preprocessing or n == "cnn"))
 def test_each_backbone_builds_at_its_minimum_size(name):
     p = model_params(name)
     extractor = backbones.extractor(p)
@@ -76,15 +78,46 @@ def test_alpha_changes_mobilenet_width():
     assert narrow.count_params() < wide.count_params() / 3
 
 
-@pytest.mark.parametrize("name", ["vgg16", "mobilenetv2"])
-def test_unfreeze_trains_exactly_the_top_layers_but_not_batchnorm(name):
+@pytest.mark.parametrize("name", sorted(n for n in PRETRAINED if BACKBONES[n].preprocessing is None))
+def test_networks_that_preprocess_inside_are_not_preprocessed_twice(name):
+    p = model_params(name)
+    extractor = backbones.extractor(p)
+    assert not any(isinstance(layer, backbones.Preprocess) for layer in extractor.layers)
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, p.image_size, p.image_size, 3)).astype("float32")
+    direct = keras.ops.mean(backbones.network(extractor)(pixels), axis=(1, 2))  # raw pixels in, as Keras documents
+    features = extractor.predict_on_batch(pixels)
+    assert features.shape == (2, FEATURES[name]) and np.isfinite(features).all()
+    np.testing.assert_allclose(features, keras.ops.convert_to_numpy(direct), atol=1e-5)
+
+
+def trainable(network):
+    return [layer.name for layer in network.layers if layer.trainable and layer.weights]
+
+
+def test_unfreeze_counts_blocks_from_the_top_and_keeps_batchnorm_frozen():
+    vgg = backbones.build(model_params("vgg16"))
+    assert backbones.unfreeze(vgg, "vgg16", 1) == "block5_conv1"
+    assert trainable(vgg) == ["block5_conv1", "block5_conv2", "block5_conv3"]
+    backbones.unfreeze(vgg, "vgg16", 5)
+    assert len(trainable(vgg)) == 13  # every conv layer
+    mobilenet = backbones.build(model_params("mobilenetv2"))
+    assert backbones.unfreeze(mobilenet, "mobilenetv2", 4) == "block_13_expand"
+    names = [layer.name for layer in mobilenet.layers]
+    top = names[names.index("block_13_expand"):]
+    assert trainable(mobilenet) == [n for n in top if not n.endswith(("_BN", "_bn")) and mobilenet.get_layer(n).weights]
+    backbones.unfreeze(mobilenet, "mobilenetv2", 0)
+    assert not mobilenet.trainable_weights
+    with pytest.raises(backbones.UserError, match="finetune.unfreeze = 17 blocks, but mobilenetv2 has 16"):
+        backbones.unfreeze(mobilenet, "mobilenetv2", 17)
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_each_recipe_unfreezes_a_top_that_is_one_cut(name):
+    """The recipe's blocks train, and the layers below them reach the top only
+    through one tensor: what is frozen can be computed once."""
     network = backbones.build(model_params(name))
-    assert not network.trainable_weights
-    backbones.unfreeze(network, 10)
-    for i, layer in enumerate(network.layers):
-        is_norm = isinstance(layer, keras.layers.BatchNormalization)
-        expected = i >= len(network.layers) - 10 and not is_norm
-        assert layer.trainable == expected, layer.name
-    assert network.trainable_weights
-    backbones.unfreeze(network, 0)
-    assert not network.trainable_weights
+    first = backbones.unfreeze(network, name, BACKBONES[name].recipe["finetune.unfreeze"])
+    assert network.trainable_weights and not network.get_layer(index=1).trainable
+    position = [op.name for op in network.operations].index(first)
+    assert position - 1 in backbones.cut_points(network)
+

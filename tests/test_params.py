@@ -8,10 +8,14 @@ import yaml
 
 from conftest import ROOT, sh
 from stages.errors import UserError
-from stages.check import check_all as validate
+from stages.check import check_all
 
 DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
 DELETE = object()
+
+
+def validate(raw):
+    return check_all(raw)[0]
 
 
 def with_change(section, key, value):
@@ -25,9 +29,22 @@ def with_change(section, key, value):
     return params
 
 
-def test_defaults_are_valid():
+def test_defaults_are_valid_and_auto_gives_vgg16_the_card_recipe():
     params = validate(with_change("data", "max_per_class", None))
     assert params.model.backbone == "vgg16" and params.model.image_size == 150
+    assert (params.train.optimizer, params.train.lr) == ("sgd", 0.01)
+    assert (params.finetune.unfreeze, params.finetune.lr) == (1, 0.0001)
+    assert params.features.engine == "tensorflow"
+
+
+def test_auto_follows_the_backbone_and_explicit_values_win():
+    raw = with_change("model", "backbone", "mobilenetv2")
+    raw["finetune"]["lr"] = 0.001
+    p = validate(raw)
+    assert (p.model.image_size, p.train.optimizer, p.train.lr) == (224, "adam", 0.0003)
+    assert p.features.engine == "onnxruntime"  # measured faster for MobileNetV2 (bench/RESULTS.md)
+    assert (p.finetune.unfreeze, p.finetune.lr) == (4, 0.001)
+    assert validate(with_change("model", "backbone", "inceptionv3")).model.image_size == 299
 
 
 @pytest.mark.parametrize(
@@ -35,7 +52,8 @@ def test_defaults_are_valid():
     [
         ("train", "lrr", 0.1, "unknown key 'train.lrr' (allowed: optimizer, loss, lr,"),
         ("model", "backbone", "resnet", "model.backbone = 'resnet' must be one of: vgg16, resnet50v2"),
-        ("train", "optimizer", "rmsprop", "train.optimizer = 'rmsprop' must be one of: sgd, adam"),
+        ("train", "optimizer", "rmsprop", "train.optimizer = 'rmsprop' must be one of: sgd, adam, or auto"),
+        ("finetune", "unfreeze", "all", "finetune.unfreeze = 'all' must be an integer, or auto"),
         ("split", "val", 1.2, "split.val = 1.2 must be in (0, 1)"),
         ("split", "test", 0, "split.test = 0 must be in (0, 1)"),
         ("split", "test", 0.9, "split.val + split.test = 1.05 must be below 1"),
@@ -51,7 +69,7 @@ def test_defaults_are_valid():
         ("audit", "folds", 1, "audit.folds = 1 must be in [2, inf]"),
         ("audit", "duplicate_similarity", 1.5, "audit.duplicate_similarity = 1.5 must be in (0, 1]"),
         ("evaluate", "tta", "yes", "evaluate.tta = 'yes' must be true or false"),
-        ("features", "engine", "auto", "features.engine = 'auto' must be one of: tensorflow, onnxruntime"),
+        ("features", "engine", "fast", "features.engine = 'fast' must be one of: tensorflow, onnxruntime, or auto"),
         ("export", "formats", ["onnx", "tflite16"], "export.formats = ['onnx', 'tflite16'] has 'tflite16'; allowed: saved_model,"),
         ("export", "formats", [], "export.formats = [] must be a list of distinct values from: saved_model,"),
         ("export", "formats", "onnx", "export.formats = 'onnx' must be a list"),
@@ -79,5 +97,14 @@ def test_check_by_hand_prints_one_line_and_exits_2(tmp_path):
     result = sh(tmp_path, sys.executable, "-m", "stages.check", check=False, env=env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: params.yaml: train.optimizer = 'rmsprop' must be one of: sgd, adam"
+        "error: params.yaml: train.optimizer = 'rmsprop' must be one of: sgd, adam, or auto"
     ]
+
+
+def test_check_by_hand_says_what_auto_resolves_to(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_change("model", "backbone", "convnext_tiny")))
+    result = sh(tmp_path, sys.executable, "-m", "stages.check", env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.stdout.strip().splitlines()[-1] == (
+        "params.yaml: ok; for convnext_tiny this runs model.image_size = 224, features.engine = tensorflow, train.optimizer = adam, "
+        "train.lr = 0.0003, finetune.unfreeze = 3, finetune.lr = 3e-05"
+    )

@@ -19,15 +19,16 @@ def model_params(**changes):
     return SimpleNamespace(**{**MOBILENET, **changes})
 
 
-def test_weights_file_path_is_loaded(tmp_path):
-    network = backbones.build(model_params())
+@pytest.mark.parametrize("backbone", ["mobilenetv2", "mobilenetv3large"])
+def test_weights_file_path_is_loaded(tmp_path, backbone):
+    network = backbones.build(model_params(backbone=backbone))
     rng = np.random.default_rng(0)
     changed = [w + rng.normal(0, 0.01, w.shape).astype(w.dtype) for w in network.get_weights()]
     network.set_weights(changed)
     path = tmp_path / "mine.weights.h5"
     network.save_weights(path)
 
-    loaded = backbones.build(model_params(weights=str(path)))
+    loaded = backbones.build(model_params(backbone=backbone, weights=str(path)))
     assert all(np.array_equal(a, b) for a, b in zip(changed, loaded.get_weights()))
     assert not loaded.trainable
 
@@ -78,3 +79,6 @@ def test_weights_file_names_match_keras():
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5"
     )
     assert backbones.weights_file("resnet50v2", 150, 1.0).startswith("resnet50v2_weights")
+    # keras.applications' own names for the networks that preprocess inside
+    assert backbones.weights_file("efficientnetv2b0", 224, 1.0) == "efficientnetv2-b0_notop.h5"
+    assert backbones.weights_file("convnext_tiny", 224, 1.0) == "convnext_tiny_notop.h5"
