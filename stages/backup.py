@@ -7,6 +7,8 @@ backup is used only by a run with the same params.yaml and the same split
 
 import hashlib
 import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from stages.params import PARAMS_FILE
@@ -40,4 +42,18 @@ def folder(name):
 def remove(name):
     shutil.rmtree(BACKUP / name, ignore_errors=True)
     if BACKUP.exists() and not any(BACKUP.iterdir()):
+        BACKUP.rmdir()
+
+
+@contextmanager
+def scratch(name):
+    """A temporary folder under backup/ (on the project's disk, ignored by Git),
+    removed on exit: for large intermediate arrays that must not fill memory.
+    One a killed run left behind is removed first."""
+    for stale in BACKUP.glob(f"{name}-*"):
+        shutil.rmtree(stale)
+    BACKUP.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{name}-", dir=BACKUP) as path:
+        yield Path(path)
+    if not any(BACKUP.iterdir()):
         BACKUP.rmdir()

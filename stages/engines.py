@@ -29,5 +29,5 @@ def forward(network, engine, first, folder):
             f"features.engine: onnxruntime differs from TensorFlow by {difference:.1e} of the largest "
             f"feature on the first batch (allowed {TOLERANCE:.0e}); set features.engine: tensorflow"
         )
-    print(f"features: ONNX Runtime, first batch within {difference:.1e} of TensorFlow")
+    print(f"ONNX Runtime: first batch within {difference:.1e} of TensorFlow")
     return run

@@ -1,4 +1,9 @@
-"""Stage `finetune`: backbone + trained head, top layers unfrozen, augmented images.
+"""Stage `finetune`: backbone + trained head, top blocks unfrozen, augmented images.
+
+With `finetune.views` K > 0 the frozen layers below the top blocks run once, on
+K augmented views of each training image, and every epoch trains the top on
+one view (epoch e on view e mod K); with 0 every epoch augments afresh and runs
+the whole backbone.
 
 Writes models/model.keras, models/model.json (backbone, image size, class
 names, the input contract and the temperature that calibrates its confidence,
@@ -7,13 +12,19 @@ training time in metrics/finetune.json. For the `cnn` baseline the model is
 the trained CNN, trained further here.
 """
 
-import keras
-from sklearn.metrics import log_loss
+import tempfile
+from pathlib import Path
 
-from stages import backbones, calibration, manifest, params
+import keras
+import numpy as np
+from numpy.lib.format import open_memmap
+from sklearn.metrics import log_loss
+from tqdm import tqdm
+
+from stages import backbones, backup, calibration, engines, manifest, params
 from stages.errors import run
 from stages.heads import probabilities, targets
-from stages.inputs import INPUT, augmentation, batches
+from stages.inputs import INPUT, augmentation, batches, from_memmap
 from stages.paths import FINETUNE_LOG, FINETUNE_REPORT, HEAD, MODEL, model_info, write_json
 from stages.training import EpochSeeds, fit, optimizer, setup
 
@@ -27,24 +38,65 @@ def assemble(extractor, head):
 
 
 def build(p):
-    """The model to fine-tune, with the top `finetune.unfreeze` backbone layers trainable."""
-    head = backbones.load_model(HEAD)
+    """The extractor with its top `finetune.unfreeze` blocks trainable, and the
+    name of its first trainable layer; (None, None) for the cnn baseline."""
     if backbones.BACKBONES[p.model.backbone].from_scratch:
-        return head
+        return None, None
     extractor = backbones.extractor(p.model)
-    backbones.unfreeze(backbones.network(extractor), p.finetune.unfreeze)
-    return assemble(extractor, head)
+    return extractor, backbones.unfreeze(backbones.network(extractor), p.model.backbone, p.finetune.unfreeze)
+
+
+def at_cut(forward, data, out, desc):
+    """forward() of every batch of `data`, written into the rows of `out` in order."""
+    row = 0
+    with tqdm(total=len(out), desc=desc, unit="img") as bar:
+        for images, _ in data:
+            outputs = forward(images.numpy())
+            out[row : row + len(outputs)] = outputs
+            row += len(outputs)
+            bar.update(len(outputs))
+
+
+def views_at_cut(p, bottom, data, count, val_count, folder):
+    """The frozen layers' output for `finetune.views` augmented views of every
+    training image (view after view) and for the validation images, as
+    memory-mapped float16 arrays in `folder`.
+
+    Below the cut nothing trains and BatchNormalization runs in inference mode,
+    so this output is fixed for a given image: computed once here (on
+    `features.engine`), each epoch then runs only the trainable top.
+    """
+    views, shape = p.finetune.views, bottom.output_shape[1:]
+    train = open_memmap(folder / "train.npy", mode="w+", dtype="float16", shape=(views * count, *shape))
+    val = open_memmap(folder / "val.npy", mode="w+", dtype="float16", shape=(val_count, *shape))
+    first_batch = next(iter(data("train")))[0].numpy()
+    with tempfile.TemporaryDirectory() as onnx_folder:
+        forward = engines.forward(bottom, p.features.engine, first_batch, Path(onnx_folder))
+        for view in range(views):
+            augment = augmentation(p.augment, p.train.seed + view)
+            at_cut(forward, data("train", augment=augment), train[view * count : (view + 1) * count],
+                   f"finetune: view {view + 1}/{views} at the cut")
+        at_cut(forward, data("val"), val, "finetune: val at the cut")
+    return train, val
 
 
 def main():
     p = params.load()
-    backbones.check(p.model)
-    t = p.train
+    backbones.resolve(p)
+    t, views = p.train, p.finetune.views
     strategy = setup(t)
     images = manifest.read()
     classes = manifest.classes(images)
     with strategy.scope():
-        model = build(p)
+        head = backbones.load_model(HEAD)
+        extractor, first = build(p)
+        # Nothing to cache for the cnn, with no block unfrozen, or with no epoch to run.
+        cached = bool(views and first and p.finetune.epochs)
+        if cached:
+            bottom, top = backbones.split(extractor, first)
+            model = assemble(top, head)
+        else:
+            model = head if extractor is None else assemble(extractor, head)
         model.compile(optimizer=optimizer(t, p.finetune.lr), loss=t.loss, metrics=["accuracy"])
 
     def data(split, **options):
@@ -54,27 +106,37 @@ def main():
 
     if not p.finetune.epochs:
         print("finetune: finetune.epochs is 0, saving the model without fine-tuning")
-    augment = augmentation(p.augment, t.seed)
-    seeds = EpochSeeds(len(manifest.rows(images, "train")[0]), t.seed, [augment])
-    train = data("train", augment=augment, order=seeds.order)
-    val = data("val")
-    y_val = manifest.rows(images, "val")[1]
-    on_val = lambda: probabilities(model.predict(val, verbose=0))  # noqa: E731
-    loss = lambda scores: log_loss(y_val, scores, labels=list(range(len(classes))))  # noqa: E731
-    start, best = model.get_weights(), on_val()  # backbone + trained head
-    timing = fit(model, train, val, seeds=seeds, epochs=p.finetune.epochs, patience=t.patience, log_dir=FINETUNE_LOG)
-    # Early stopping keeps the best epoch, but the starting point is no epoch:
-    # keep it when fine-tuning never beat it.
-    timing["improved"] = False
-    if p.finetune.epochs:
-        tuned = on_val()
-        timing["improved"] = bool(loss(tuned) < loss(best))
-        if timing["improved"]:
-            best = tuned
+    count = len(manifest.rows(images, "train")[0])
+    labels = manifest.rows(images, "val")[1]
+    with backup.scratch("finetune-views") as folder:  # the views live on disk, not in memory
+        if cached:
+            y_train, y_val = (targets(manifest.rows(images, split)[1], len(classes), t.loss) for split in ("train", "val"))
+            x_train, x_val = views_at_cut(p, bottom, data, count, len(y_val), folder)
+            seeds = EpochSeeds(count, t.seed, views=views)
+            train = from_memmap(x_train, np.concatenate([y_train] * views), t.batch_size, order=seeds.order)
+            val = from_memmap(x_val, y_val, t.batch_size)
         else:
-            model.set_weights(start)
-            print(f"finetune: no epoch beat the head's val_loss {loss(best):.4f}; keeping backbone + head as they were")
-    temperature = calibration.fit_temperature(best, y_val)
+            augment = augmentation(p.augment, t.seed)
+            seeds = EpochSeeds(count, t.seed, [augment])
+            train, val = data("train", augment=augment, order=seeds.order), data("val")
+        on_val = lambda: probabilities(model.predict(val, verbose=0))  # noqa: E731
+        loss = lambda scores: log_loss(labels, scores, labels=list(range(len(classes))))  # noqa: E731
+        start, best = model.get_weights(), on_val()  # backbone + trained head
+        timing = fit(model, train, val, seeds=seeds, epochs=p.finetune.epochs, patience=t.patience, log_dir=FINETUNE_LOG)
+        # Early stopping keeps the best epoch, but the starting point is no epoch:
+        # keep it when fine-tuning never beat it.
+        timing["first_trained_layer"], timing["improved"] = first, False
+        if p.finetune.epochs:
+            tuned = on_val()
+            timing["improved"] = bool(loss(tuned) < loss(best))
+            if timing["improved"]:
+                best = tuned
+            else:
+                model.set_weights(start)
+                print(f"finetune: no epoch beat the head's val_loss {loss(best):.4f}; keeping backbone + head as they were")
+    temperature = calibration.fit_temperature(best, labels)
+    if cached:
+        model = assemble(extractor, head)  # the trained top back on its frozen bottom (shared layers)
     MODEL.parent.mkdir(parents=True, exist_ok=True)
     model.save(MODEL)
     info = {"backbone": p.model.backbone, "image_size": p.model.image_size, "classes": classes,

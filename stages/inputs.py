@@ -73,10 +73,25 @@ def from_arrays(x, y, batch_size, *, augment=None, order=None):
     return finish(rows(len(x), order).map(lambda i: (x[i], y[i])), batch_size, augment)
 
 
+def from_memmap(x, y, batch_size, *, order=None):
+    """The same from a memory-mapped array, read a batch of rows at a time:
+    memory does not grow with its size."""
+    y = tf.constant(y)
+
+    def read(i):
+        x_batch = tf.numpy_function(lambda rows: x[rows].astype("float32"), [i], tf.float32)
+        x_batch.set_shape((None, *x.shape[1:]))
+        return x_batch, tf.gather(y, i)
+
+    data = rows(len(x), order).batch(batch_size).map(read, num_parallel_calls=AUTOTUNE)
+    return data.prefetch(AUTOTUNE).with_options(OPTIONS)
+
+
 def rows(count, order):
-    """Row indices, in `order`'s current order (read as each epoch starts) or as they are."""
-    data = tf.data.Dataset.range(count)
-    return data if order is None else data.map(lambda i: order[i])
+    """Row indices: `order`'s current values (read as each epoch starts), or 0..count-1."""
+    if order is None:
+        return tf.data.Dataset.range(count)
+    return tf.data.Dataset.range(order.shape[0]).map(lambda i: order[i])
 
 
 def finish(data, batch_size, augment):

@@ -62,17 +62,19 @@ class EpochSeeds(keras.callbacks.Callback):
     epoch) alone: a run resumed at epoch k sees what an uninterrupted run saw.
 
     `order` is read by the training dataset (stages/inputs.py) as each epoch's
-    iterator starts, after this callback has set it.
+    iterator starts, after this callback has set it. With `views`, the rows are
+    that many copies of the `count` images (cached augmented views) and epoch e
+    reads copy e mod views.
     """
 
-    def __init__(self, count, seed, random_layers=()):
+    def __init__(self, count, seed, random_layers=(), views=1):
         super().__init__()
-        self.count, self.seed, self.random_layers = count, seed, random_layers
+        self.count, self.seed, self.random_layers, self.views = count, seed, random_layers, views
         self.order = tf.Variable(tf.range(count, dtype="int64"), trainable=False)
 
     def on_epoch_begin(self, epoch, logs=None):
         rng = np.random.default_rng([self.seed, epoch])
-        self.order.assign(rng.permutation(self.count))
+        self.order.assign(epoch % self.views * self.count + rng.permutation(self.count))
         for layer in (self.model, *self.random_layers):
             for variable in layer.variables:
                 if variable.path.endswith("seed_generator_state"):

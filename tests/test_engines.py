@@ -20,7 +20,7 @@ def network():
 def test_onnxruntime_gives_tensorflows_outputs(network, tmp_path, capsys):
     forward = engines.forward(network, "onnxruntime", BATCH, tmp_path)
     assert (tmp_path / "model.onnx").is_file()
-    assert "features: ONNX Runtime, first batch within" in capsys.readouterr().out
+    assert "ONNX Runtime: first batch within" in capsys.readouterr().out
     other = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype="uint8")
     expected = network.predict_on_batch(other)
     assert np.abs(expected).max() > 0

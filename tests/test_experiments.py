@@ -96,6 +96,27 @@ def test_no_finetuning_model_predicts_what_the_head_predicts(fresh):
     assert (table.head_confidence - table.finetune_confidence).abs().max() < 1e-4
 
 
+def test_cached_views_train_the_top_blocks_on_a_frozen_bottom(fresh):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from stages import backbones
+
+    result = dvc(fresh, "exp", "run", "-S", "finetune.views=2", "-S", "finetune.unfreeze=2", "finetune")
+    assert ran(result.output) == ["finetune"]
+    assert "finetune: view 2/2 at the cut" in result.output and "finetune: val at the cut" in result.output
+    report = json.loads((fresh / "metrics/finetune.json").read_text())["finetune"]
+    assert report["first_trained_layer"] == "block4_conv1" and report["epochs"] == 2
+    tuned = backbones.network(backbones.load_model(fresh / "models/model.keras").get_layer("extractor"))
+    start = backbones.build(SimpleNamespace(backbone="vgg16", weights="none", image_size=32, alpha=1.0))
+    changed = {layer.name for layer, before in zip(tuned.layers, start.layers)
+               if not all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), before.get_weights()))}
+    # Below the cut nothing moved; above it, the two blocks trained (unless the start was kept).
+    assert changed <= {f"block{b}_conv{c}" for b in (4, 5) for c in (1, 2, 3)}
+    assert bool(changed) == report["improved"]
+
+
 def wait_for_queue(project, seconds=900):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -110,6 +131,7 @@ def wait_for_queue(project, seconds=900):
 QUEUED = {
     "lr": ["-S", "train.lr=0.001", "evaluate"],
     "onnx": ["-S", "export.formats=[onnx]"],
+    "online": ["-S", "finetune.views=0", "evaluate"],  # augment every epoch, the whole backbone runs
 }
 
 
@@ -129,10 +151,11 @@ def test_queue_reruns_only_what_each_param_touches(queued):
     logs = {name: dvc(queued, "queue", "logs", name).output for name in QUEUED}
     assert ran(logs["lr"]) == ["train", "finetune", "evaluate"]
     assert ran(logs["onnx"]) == ["evaluate", "export"]  # evaluate checks the whole params file
+    assert ran(logs["online"]) == ["finetune", "evaluate"] and "at the cut" not in logs["online"]
     table = dvc(queued, "exp", "show", "--csv").stdout
     rows = {row["Experiment"]: row for row in csv.DictReader(io.StringIO(table)) if row["Experiment"] in QUEUED}
     assert set(rows) == set(QUEUED) and all(row["State"] == "Success" for row in rows.values())
-    assert rows["lr"]["train.lr"] == "0.001" and rows["onnx"]["train.lr"] == "0.003"
+    assert rows["lr"]["train.lr"] == "0.001" and rows["onnx"]["train.lr"] == "0.003" == rows["online"]["train.lr"]
     assert all(0 <= float(row["finetune.accuracy"]) <= 1 for row in rows.values())
 
 

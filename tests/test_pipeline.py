@@ -62,8 +62,11 @@ def test_every_declared_output_exists_and_parses(baseline):
 
 def test_eval_metrics_have_every_key_in_range(baseline):
     report = json.loads((baseline / "metrics/eval.json").read_text())
-    assert set(report) == {"head", "finetune"}
-    for scores in report.values():
+    assert set(report) == {"head", "finetune", "recipe"}
+    # What ran: the test params' own values, and vgg16's recipe for the auto ones.
+    assert report["recipe"] == {"model.image_size": 32, "features.engine": "tensorflow", "train.optimizer": "adam", "train.lr": 0.003,
+                                "finetune.unfreeze": 1, "finetune.lr": 0.0001}
+    for scores in (report["head"], report["finetune"]):
         for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision"):
             assert 0 <= scores[key] <= 1, key
         assert scores["loss"] >= 0
@@ -505,7 +508,7 @@ def test_onnxruntime_engine_writes_tensorflows_features(baseline, tmp_path, monk
     set_params(project, {"features": {"engine": "onnxruntime"}})
     monkeypatch.chdir(project)
     features.main()
-    assert "features: ONNX Runtime, first batch within" in capsys.readouterr().out
+    assert "ONNX Runtime: first batch within" in capsys.readouterr().out
     assert not (project / "backup").exists()
     for split in ("train", "val", "test"):
         got, expected = (np.load(root / f"data/features/{split}_x.npy") for root in (project, baseline))
