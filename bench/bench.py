@@ -198,21 +198,18 @@ def rerun_cost(images, work, backbone, size):
 
 
 REAL_RUNS = {
-    # name: params; chosen for 2-core CPUs: few fine-tuning epochs.
-    "mobilenetv2 a=0.5": {"model": {"backbone": "mobilenetv2", "alpha": 0.5, "image_size": 224}},
-    "mobilenetv2 a=0.35": {"model": {"backbone": "mobilenetv2", "alpha": 0.35, "image_size": 224}},
-    "vgg16": {"model": {"backbone": "vgg16", "image_size": 150}},
-    "resnet50v2": {"model": {"backbone": "resnet50v2", "image_size": 224}},
-    "inceptionv3": {"model": {"backbone": "inceptionv3", "image_size": 299}},
+    # name: params on top of the defaults; the rest is each backbone's recipe (`auto`).
+    "mobilenetv2": {"model": {"backbone": "mobilenetv2"}},
+    "mobilenetv2 a=0.5": {"model": {"backbone": "mobilenetv2", "alpha": 0.5}},
+    "mobilenetv2 a=0.35": {"model": {"backbone": "mobilenetv2", "alpha": 0.35}},
+    "vgg16": {"model": {"backbone": "vgg16"}},
+    "resnet50v2": {"model": {"backbone": "resnet50v2"}},
+    "inceptionv3": {"model": {"backbone": "inceptionv3"}},
     "cnn (from scratch)": {"model": {"backbone": "cnn", "image_size": 96},
                            "train": {"epochs": 20, "patience": 6, "lr": 0.001}},
 }
 REAL_COMMON = {
     "split": {"val": 0.15, "test": 0.15},
-    "head": {"units": 256, "dropout": 0.5},
-    "train": {"optimizer": "adam", "lr": 0.0003, "epochs": 30, "patience": 5},
-    "finetune": {"unfreeze": 40, "lr": 0.00003, "epochs": 4},
-    "evaluate": {"tta": True},
     "export": {"formats": ["saved_model", "tflite", "tflite_dynamic", "tflite_int8", "onnx"]},
 }
 
@@ -221,9 +218,11 @@ def has_weights(params, keras_home):
     from stages.backbones import BACKBONES, weights_file
 
     model = params["model"]
-    if BACKBONES[model["backbone"]].from_scratch:
+    spec = BACKBONES[model["backbone"]]
+    if spec.from_scratch:
         return True
-    name = weights_file(model["backbone"], model["image_size"], model.get("alpha", 1.0))
+    size = model.get("image_size", spec.recipe["model.image_size"])
+    name = weights_file(model["backbone"], size, model.get("alpha", 1.0))
     return (Path(keras_home) / "models" / name).exists()
 
 
@@ -324,7 +323,7 @@ def main():
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--sections", default="1234", help="which of 1-5 to run")
     parser.add_argument("--data", help="section 5: class folders of real photos")
-    parser.add_argument("--weights", default="imagenet", help="section 5: imagenet (the real test) or none (code-path check)")
+    parser.add_argument("--weights", default="imagenet", help="section 5: imagenet (the real test), a weights file path, or none (code-path check)")
     parser.add_argument("--runs", default=",".join(REAL_RUNS), help="section 5: comma-separated names")
     parser.add_argument("--max-per-class", type=int, default=None, help="section 5: cap images per class")
     parser.add_argument("--export", action="store_true", help="section 5: also export every format and check it")
