@@ -82,7 +82,6 @@ def features_vs_ceiling(images, work, backbone, size, batch):
     import tensorflow as tf
 
     from stages import backbones, engines, manifest
-    from stages.features import extract
     from stages.inputs import batches, decode
 
     repo = project(work / "s1", stage_params(images, backbone, size, features={"batch_size": batch}))
@@ -106,7 +105,7 @@ def features_vs_ceiling(images, work, backbone, size, batch):
         ceiling = time.perf_counter() - start
         # The stage's own loop: read, decode, resize, forward, write.
         start = time.perf_counter()
-        extract(forward, batches(paths, labels, size, batch), n, work / "x.npy", "float32", f"bench {engine}")
+        engines.extract(forward, batches(paths, labels, size, batch), n, work / "x.npy", "float32", f"bench {engine}")
         pipeline = time.perf_counter() - start
         set_params(repo, {"features": {"engine": engine}})
         seconds[engine], _ = command(repo, sys.executable, "-m", "stages.features")

@@ -2,12 +2,16 @@
 same network exported by Keras' own `model.export(format="onnx")`.
 
 On a CPU, ONNX Runtime runs the light backbones 2-3 times faster (bench/bench.py,
-section 1), after a conversion of a few seconds. TensorFlow stays the default
-and the reference: ONNX Runtime is used only after its output on the first
-batch matched TensorFlow's.
+section 1), after a conversion of a few seconds. TensorFlow stays the reference
+(`features.engine: auto` picks it where ONNX Runtime was not measured faster),
+and ONNX Runtime is used only after its output on the first batch matched
+TensorFlow's. `extract` streams a forward pass into a memory-mapped .npy (the
+features; fine-tuning's views at the cut).
 """
 
 import numpy as np
+from numpy.lib.format import open_memmap
+from tqdm import tqdm
 
 from stages import formats
 from stages.errors import UserError
@@ -31,3 +35,21 @@ def forward(network, engine, first, folder):
         )
     print(f"ONNX Runtime: first batch within {difference:.1e} of TensorFlow")
     return run
+
+
+def extract(forward, data, count, path, dtype, desc, *, start=0, record=lambda rows: None):
+    """forward(images) of `data` into rows start.. of the .npy at `path` (created at the
+    first batch when start is 0); `record(rows)` after every batch, once the rows are on disk."""
+    features = open_memmap(path, mode="r+") if start else None
+    row = start
+    with tqdm(total=count, initial=start, desc=desc, unit="img") as bar:
+        for images, _ in data:
+            batch = forward(images)
+            if features is None:
+                features = open_memmap(path, mode="w+", dtype=dtype, shape=(count, *batch.shape[1:]))
+            features[row : row + len(batch)] = batch
+            features.flush()
+            row += len(batch)
+            record(row)
+            bar.update(len(batch))
+    return features.shape if features is not None else (count,)

@@ -14,8 +14,6 @@ import json
 from functools import partial
 
 import numpy as np
-from numpy.lib.format import open_memmap
-from tqdm import tqdm
 
 from stages import backbones, backup, engines, manifest, params
 from stages.errors import run
@@ -31,24 +29,6 @@ def rows_done(folder, split):
 
 def save_progress(folder, split, rows):
     write_json(folder / f"{split}.progress.json", {"rows": rows})
-
-
-def extract(forward, data, count, path, dtype, desc, *, start=0, record=lambda rows: None):
-    """forward(images) of `data` into rows start.. of the .npy at `path` (created at the
-    first batch when start is 0); `record(rows)` after every batch, once the rows are on disk."""
-    features = open_memmap(path, mode="r+") if start else None
-    row = start
-    with tqdm(total=count, initial=start, desc=desc, unit="img") as bar:
-        for images, _ in data:
-            batch = forward(images)
-            if features is None:
-                features = open_memmap(path, mode="w+", dtype=dtype, shape=(count, *batch.shape[1:]))
-            features[row : row + len(batch)] = batch
-            features.flush()
-            row += len(batch)
-            record(row)
-            bar.update(len(batch))
-    return features.shape if features is not None else (count,)
 
 
 def main():
@@ -68,7 +48,7 @@ def main():
         if start:
             print(f"features: {split}: resuming at image {start} of {len(paths)}")
         data = batches(paths[start:], labels[start:], size, batch_size)
-        shape = extract(forward, data, len(paths), folder / f"{split}_x.npy", spec.cache_dtype,
+        shape = engines.extract(forward, data, len(paths), folder / f"{split}_x.npy", spec.cache_dtype,
                         f"features {split}", start=start, record=partial(save_progress, folder, split))
         np.save(folder / f"{split}_y.npy", labels)
         print(f"features: {split} {shape}")

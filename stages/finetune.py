@@ -17,9 +17,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from numpy.lib.format import open_memmap
 from sklearn.metrics import log_loss
-from tqdm import tqdm
 
 from stages import backbones, backup, calibration, engines, manifest, params
 from stages.errors import run
@@ -46,17 +44,6 @@ def build(p):
     return extractor, backbones.unfreeze(backbones.network(extractor), p.model.backbone, p.finetune.unfreeze)
 
 
-def at_cut(forward, data, out, desc):
-    """forward() of every batch of `data`, written into the rows of `out` in order."""
-    row = 0
-    with tqdm(total=len(out), desc=desc, unit="img") as bar:
-        for images, _ in data:
-            outputs = forward(images.numpy())
-            out[row : row + len(outputs)] = outputs
-            row += len(outputs)
-            bar.update(len(outputs))
-
-
 def views_at_cut(p, bottom, data, count, val_count, folder):
     """The frozen layers' output for `finetune.views` augmented views of every
     training image (view after view) and for the validation images, as
@@ -66,18 +53,16 @@ def views_at_cut(p, bottom, data, count, val_count, folder):
     so this output is fixed for a given image: computed once here (on
     `features.engine`), each epoch then runs only the trainable top.
     """
-    views, shape = p.finetune.views, bottom.output_shape[1:]
-    train = open_memmap(folder / "train.npy", mode="w+", dtype="float16", shape=(views * count, *shape))
-    val = open_memmap(folder / "val.npy", mode="w+", dtype="float16", shape=(val_count, *shape))
+    views = p.finetune.views
     first_batch = next(iter(data("train")))[0].numpy()
     with tempfile.TemporaryDirectory() as onnx_folder:
         forward = engines.forward(bottom, p.features.engine, first_batch, Path(onnx_folder))
-        for view in range(views):
+        for view in range(views):  # view v fills rows v * count.. of one file
             augment = augmentation(p.augment, p.train.seed + view)
-            at_cut(forward, data("train", augment=augment), train[view * count : (view + 1) * count],
-                   f"finetune: view {view + 1}/{views} at the cut")
-        at_cut(forward, data("val"), val, "finetune: val at the cut")
-    return train, val
+            engines.extract(forward, data("train", augment=augment), views * count, folder / "train.npy", "float16",
+                            f"finetune: view {view + 1}/{views} at the cut", start=view * count)
+        engines.extract(forward, data("val"), val_count, folder / "val.npy", "float16", "finetune: val at the cut")
+    return (np.load(folder / f"{split}.npy", mmap_mode="r") for split in ("train", "val"))
 
 
 def main():
@@ -110,11 +95,11 @@ def main():
     labels = manifest.rows(images, "val")[1]
     with backup.scratch("finetune-views") as folder:  # the views live on disk, not in memory
         if cached:
-            y_train, y_val = (targets(manifest.rows(images, split)[1], len(classes), t.loss) for split in ("train", "val"))
-            x_train, x_val = views_at_cut(p, bottom, data, count, len(y_val), folder)
+            x_train, x_val = views_at_cut(p, bottom, data, count, len(labels), folder)
+            y_train = targets(manifest.rows(images, "train")[1], len(classes), t.loss)
             seeds = EpochSeeds(count, t.seed, views=views)
             train = from_memmap(x_train, np.concatenate([y_train] * views), t.batch_size, order=seeds.order)
-            val = from_memmap(x_val, y_val, t.batch_size)
+            val = from_memmap(x_val, targets(labels, len(classes), t.loss), t.batch_size)
         else:
             augment = augmentation(p.augment, t.seed)
             seeds = EpochSeeds(count, t.seed, [augment])
