@@ -97,7 +97,7 @@ def features_vs_ceiling(images, work, backbone, size, batch):
     n, table = len(paths), [("images", len(paths))]
     seconds = {}
     for engine in ("tensorflow", "onnxruntime"):
-        forward = engines.forward(network, engine, tensors[0], work)
+        forward = engines.forward(network, engine, tensors[0])
         forward(tensors[0])  # warm-up: graph tracing, session start-up
         start = time.perf_counter()
         for chunk in tensors:

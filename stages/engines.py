@@ -9,6 +9,8 @@ TensorFlow's. `extract` streams a forward pass into a memory-mapped .npy (the
 features; fine-tuning's views at the cut).
 """
 
+import tempfile
+
 import numpy as np
 from numpy.lib.format import open_memmap
 from tqdm import tqdm
@@ -20,12 +22,13 @@ from stages.errors import UserError
 TOLERANCE = 1e-4
 
 
-def forward(network, engine, first, folder):
+def forward(network, engine, first):
     """A function (uint8 pixel batch -> outputs) that runs `network` on `engine`,
-    checked on the batch `first`; the ONNX file goes into `folder`."""
+    checked on the batch `first`."""
     if engine == "tensorflow":
         return network.predict_on_batch
-    run = formats.load(formats.export(network, "onnx", folder))
+    with tempfile.TemporaryDirectory() as folder:  # the session keeps the model in memory
+        run = formats.load(formats.export(network, "onnx", folder))
     expected, got = network.predict_on_batch(first), run(first)
     difference = float(np.abs(expected - got).max() / max(np.abs(expected).max(), 1e-12))
     if difference > TOLERANCE:

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn import metrics
+from tqdm import tqdm
 
-from stages import backbones, calibration, figures, gradcam, manifest, params, tta
+from stages import backbones, calibration, engines, figures, gradcam, manifest, params, tta
 from stages.errors import run
 from stages.heads import probabilities as to_probabilities
 from stages.inputs import batches, decode
@@ -80,10 +81,19 @@ def calibrated(y, probabilities, temperature):
     }
 
 
-def flip_averaged(model, data, y):
+def passes(predict, data, count, desc):
+    """predict(images) over the test batches, with a progress bar."""
+    rows = []
+    with tqdm(total=count, desc=desc, unit="img") as bar:
+        for images, _ in data:
+            rows.append(predict(images.numpy()))
+            bar.update(len(images))
+    return np.concatenate(rows)
+
+
+def flip_averaged(predict, data, y):
     """Test accuracy and loss with test-time flip averaging."""
-    predict = lambda images: to_probabilities(model.predict_on_batch(images))  # noqa: E731
-    probabilities = np.concatenate([tta.flip_average(predict, images.numpy()) for images, _ in data])
+    probabilities = passes(lambda images: tta.flip_average(predict, images), data, len(y), "evaluate: flip averaging")
     labels = list(range(probabilities.shape[1]))
     return {"accuracy": metrics.accuracy_score(y, probabilities.argmax(axis=1)),
             "loss": metrics.log_loss(y, probabilities, labels=labels)}
@@ -107,9 +117,12 @@ def main():
     x_val, y_val = read_features("val")
     data = batches(paths, y, p.model.image_size, p.train.batch_size)
     models = {"head": backbones.load_model(HEAD), "finetune": backbones.load_model(MODEL)}
+    # The fine-tuned model's passes over the test photos run on features.engine.
+    forward = engines.forward(models["finetune"], p.features.engine, next(iter(data))[0].numpy())
+    predict = lambda images: to_probabilities(forward(images))  # noqa: E731
     probabilities = {
         "head": to_probabilities(models["head"].predict(x_test, verbose=0)),
-        "finetune": to_probabilities(models["finetune"].predict(data, verbose=0)),
+        "finetune": passes(predict, data, len(y), "evaluate: test"),
     }
     temperatures = {
         "head": calibration.fit_temperature(to_probabilities(models["head"].predict(x_val, verbose=0)), y_val),
@@ -125,7 +138,7 @@ def main():
         report[name]["size_mb"] = round(path.stat().st_size / 2**20, 2)
         report[name]["parameters"] = models[name].count_params()
     if p.evaluate.tta:
-        report["finetune"]["tta"] = flip_averaged(models["finetune"], data, y)
+        report["finetune"]["tta"] = flip_averaged(predict, data, y)
     report["recipe"] = recipe  # what `auto` in params.yaml resolved to: what ran
     write_json(EVAL_REPORT, report)
 

@@ -41,7 +41,7 @@ def main():
     size, batch_size = p.model.image_size, p.features.batch_size
     paths, labels = manifest.rows(images, SPLITS[0])
     first, _ = next(iter(batches(paths[:batch_size], labels[:batch_size], size, batch_size)))
-    forward = engines.forward(network, p.features.engine, first, folder)
+    forward = engines.forward(network, p.features.engine, first)
     for split in SPLITS:
         paths, labels = manifest.rows(images, split)
         start = rows_done(folder, split)

@@ -12,9 +12,6 @@ training time in metrics/finetune.json. For the `cnn` baseline the model is
 the trained CNN, trained further here.
 """
 
-import tempfile
-from pathlib import Path
-
 import keras
 import numpy as np
 from sklearn.metrics import log_loss
@@ -55,13 +52,12 @@ def views_at_cut(p, bottom, data, count, val_count, folder):
     """
     views = p.finetune.views
     first_batch = next(iter(data("train")))[0].numpy()
-    with tempfile.TemporaryDirectory() as onnx_folder:
-        forward = engines.forward(bottom, p.features.engine, first_batch, Path(onnx_folder))
-        for view in range(views):  # view v fills rows v * count.. of one file
-            augment = augmentation(p.augment, p.train.seed + view)
-            engines.extract(forward, data("train", augment=augment), views * count, folder / "train.npy", "float16",
-                            f"finetune: view {view + 1}/{views} at the cut", start=view * count)
-        engines.extract(forward, data("val"), val_count, folder / "val.npy", "float16", "finetune: val at the cut")
+    forward = engines.forward(bottom, p.features.engine, first_batch)
+    for view in range(views):  # view v fills rows v * count.. of one file
+        augment = augmentation(p.augment, p.train.seed + view)
+        engines.extract(forward, data("train", augment=augment), views * count, folder / "train.npy", "float16",
+                        f"finetune: view {view + 1}/{views} at the cut", start=view * count)
+    engines.extract(forward, data("val"), val_count, folder / "val.npy", "float16", "finetune: val at the cut")
     return (np.load(folder / f"{split}.npy", mmap_mode="r") for split in ("train", "val"))
 
 

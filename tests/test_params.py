@@ -1,6 +1,7 @@
 """params.yaml validation: every mistake is one line naming the key."""
 
 import copy
+import re
 import sys
 
 import pytest
@@ -108,3 +109,14 @@ def test_check_by_hand_says_what_auto_resolves_to(tmp_path):
         "params.yaml: ok; for convnext_tiny this runs model.image_size = 224, features.engine = tensorflow, train.optimizer = adam, "
         "train.lr = 0.0003, finetune.unfreeze = 3, finetune.lr = 3e-05"
     )
+
+
+def test_readme_documents_every_param_with_its_default():
+    documented = {}
+    for keys, values in re.findall(r"^\| (`[a-z_.]+`(?:, `[a-z_.]+`)*) \| (`[^|]*`) \|", (ROOT / "README.md").read_text(), re.M):
+        for key, value in zip(re.findall(r"`([^`]+)`", keys), re.findall(r"`([^`]+)`", values)):
+            documented[key] = value
+    for section, entries in DEFAULTS.items():
+        for key, value in entries.items():
+            assert f"{section}.{key}" in documented, f"README's parameter table lacks {section}.{key}"
+            assert yaml.safe_load(documented[f"{section}.{key}"]) == value, f"README's default of {section}.{key}"

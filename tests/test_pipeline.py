@@ -501,8 +501,8 @@ def test_killed_features_resume_where_they_stopped(baseline, tmp_path, monkeypat
         np.testing.assert_array_equal(np.load(project / "data/features" / name), array, err_msg=name)
 
 
-def test_onnxruntime_engine_writes_tensorflows_features(baseline, tmp_path, monkeypatch, capsys):
-    from stages import features
+def test_onnxruntime_engine_gives_tensorflows_features_and_scores(baseline, tmp_path, monkeypatch, capsys):
+    from stages import evaluate, features
 
     project = workspace_copy(baseline, tmp_path / "copy")
     set_params(project, {"features": {"engine": "onnxruntime"}})
@@ -513,6 +513,13 @@ def test_onnxruntime_engine_writes_tensorflows_features(baseline, tmp_path, monk
     for split in ("train", "val", "test"):
         got, expected = (np.load(root / f"data/features/{split}_x.npy") for root in (project, baseline))
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4 * np.abs(expected).max(), err_msg=split)
+
+    # evaluate's passes of the fine-tuned model run on ONNX Runtime too.
+    evaluate.main()
+    assert "ONNX Runtime: first batch within" in capsys.readouterr().out
+    got, expected = (json.loads((root / "metrics/eval.json").read_text())["finetune"] for root in (project, baseline))
+    assert got["accuracy"] == expected["accuracy"] and got["tta"]["accuracy"] == expected["tta"]["accuracy"]
+    assert got["loss"] == pytest.approx(expected["loss"], abs=1e-4)
 
 
 MULTIWORKER = """
