@@ -2,7 +2,9 @@
 
     python bench/bench.py                       # sections 1-4 on generated photo-sized JPEGs
     python bench/bench.py --photos DIR          # ... on real photos (class sub-folders)
-    KERAS_HOME=... python bench/bench.py --data DIR --real   # also 5: accuracy on real photos
+    KERAS_HOME=... python bench/bench.py --data DIR --sections 5   # accuracy on real photos
+    python bench/bench.py --data DIR --sections 6 --backbone mobilenetv2 --weights FILE
+                                                # the one-switch run stage by stage; predict per format
 
 Prints one table per section and appends them, with the date, the command and
 the machine, to bench/RESULTS.md. Not part of the test suite.
@@ -293,6 +295,39 @@ def real_photos(data, work, weights, runs, max_per_class, export):
     return table
 
 
+def stage_seconds(data, work, weights, backbone, predict_images):
+    """6. The one-switch run (`-S model.backbone=... -S model.weights=...`, the rest
+    defaults), stage by stage; then `predict` on a folder of photos with each format."""
+    keras_home = os.environ.get("KERAS_HOME", str(Path("~/.keras").expanduser()))
+    env = {"KERAS_HOME": keras_home}
+    repo = project(work / "s6", {"data": {"source": "local", "local_dir": str(data)},
+                                 "model": {"backbone": backbone, "weights": weights}})
+    _, output = command(repo, "dvc", "stage", "list", "--name-only")
+    table, total = [], 0.0
+    for name in output.split():
+        seconds, _ = command(repo, "dvc", "repro", "--single-item", name, env=env)
+        total += seconds
+        table.append((f"stage {name}, s", seconds))
+    report = json.loads((repo / "metrics/eval.json").read_text())
+    table += [("whole run, s", total),
+              ("test accuracy: head, fine-tuned, flip-averaged",
+               f"{report['head']['accuracy']:.4f}, {report['finetune']['accuracy']:.4f}, "
+               f"{report['finetune']['tta']['accuracy']:.4f}")]
+    photos = work / "predict"
+    photos.mkdir()
+    for path in sorted(p for p in Path(data).rglob("*") if p.is_file())[:predict_images]:
+        shutil.copy(path, photos / f"{path.parent.name}.{path.name}")
+    models = {"keras": "models/model.keras", **{
+        name: f"models/export/{file}" for name, file in (("saved_model", "saved_model"), ("onnx", "model.onnx"),
+                                                         ("tflite", "model.tflite"), ("tflite_int8", "model_int8.tflite"))}}
+    for name, model in models.items():
+        one, _ = command(repo, sys.executable, "-m", "stages.predict", "--model", model, str(next(photos.iterdir())))
+        every, _ = command(repo, sys.executable, "-m", "stages.predict", "--model", model, str(photos))
+        table.append((f"predict {predict_images} photos, {name}",
+                      f"{(predict_images - 1) / (every - one):.1f} images/s after start-up ({one:.1f} s for one photo)"))
+    return table
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -320,9 +355,9 @@ def main():
     parser.add_argument("--backbone", default="vgg16")
     parser.add_argument("--size", type=int, default=150)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--sections", default="1234", help="which of 1-5 to run")
-    parser.add_argument("--data", help="section 5: class folders of real photos")
-    parser.add_argument("--weights", default="imagenet", help="section 5: imagenet (the real test), a weights file path, or none (code-path check)")
+    parser.add_argument("--sections", default="1234", help="which of 1-6 to run")
+    parser.add_argument("--data", help="sections 5 and 6: class folders of real photos")
+    parser.add_argument("--weights", default="imagenet", help="sections 5 and 6: imagenet (the real test), a weights file path, or none (code-path check)")
     parser.add_argument("--runs", default=",".join(REAL_RUNS), help="section 5: comma-separated names")
     parser.add_argument("--max-per-class", type=int, default=None, help="section 5: cap images per class")
     parser.add_argument("--export", action="store_true", help="section 5: also export every format and check it")
@@ -355,6 +390,13 @@ def main():
             runs = args.runs.split(",")
             sections.append((title, real_photos(Path(args.data).resolve(), work, args.weights, runs,
                                                 args.max_per_class, args.export)))
+
+    if "6" in args.sections:
+        if not args.data:
+            sections.append(("6. The one-switch run, stage by stage", [("status", "not run: give --data DIR of real photos")]))
+        else:
+            sections.append((f"6. The one-switch run, stage by stage: {args.backbone}, weights {args.weights}",
+                             stage_seconds(Path(args.data).resolve(), work, args.weights, args.backbone, 1000)))
 
     label = "generated 500x375 JPEGs" if not args.photos else args.photos
     header = (f"## {datetime.datetime.now():%Y-%m-%d %H:%M}\n\n`python bench/bench.py {' '.join(sys.argv[1:])}`  \n"

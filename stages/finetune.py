@@ -14,12 +14,14 @@ the trained CNN, trained further here.
 
 import keras
 import numpy as np
+import tensorflow as tf
 from sklearn.metrics import log_loss
 
 from stages import backbones, backup, calibration, engines, manifest, params
+from stages.augment import augmentation
 from stages.errors import run
 from stages.heads import probabilities, targets
-from stages.inputs import INPUT, augmentation, batches, from_memmap
+from stages.inputs import INPUT, batches, from_memmap
 from stages.paths import FINETUNE_LOG, FINETUNE_REPORT, HEAD, MODEL, model_info, write_json
 from stages.training import EpochSeeds, fit, optimizer, setup
 
@@ -43,20 +45,25 @@ def build(p):
 
 def views_at_cut(p, bottom, data, count, val_count, folder):
     """The frozen layers' output for `finetune.views` augmented views of every
-    training image (view after view) and for the validation images, as
-    memory-mapped float16 arrays in `folder`.
+    training image (image i's view v is row i * views + v) and for the
+    validation images, as memory-mapped float16 arrays in `folder`.
 
     Below the cut nothing trains and BatchNormalization runs in inference mode,
     so this output is fixed for a given image: computed once here (on
-    `features.engine`), each epoch then runs only the trainable top.
+    `features.engine`), each epoch then runs only the trainable top. Each image
+    is decoded once for all its views.
     """
     views = p.finetune.views
-    first_batch = next(iter(data("train")))[0].numpy()
-    forward = engines.forward(bottom, p.features.engine, first_batch)
-    for view in range(views):  # view v fills rows v * count.. of one file
-        augment = augmentation(p.augment, p.train.seed + view)
-        engines.extract(forward, data("train", augment=augment), views * count, folder / "train.npy", "float16",
-                        f"finetune: view {view + 1}/{views} at the cut", start=view * count)
+    augments = [augmentation(p.augment, p.train.seed + view) for view in range(views)]
+
+    def each_view(images, training):
+        stacked = tf.stack([augment(images, training=training) for augment in augments], axis=1)
+        # Rounded: the engines take uint8 pixels (ONNX Runtime would truncate).
+        return tf.round(tf.reshape(stacked, (-1, *images.shape[1:])))
+
+    train = data("train", batch_size=max(1, p.train.batch_size // views), augment=each_view)
+    forward = engines.forward(bottom, p.features.engine, next(iter(train))[0].numpy())
+    engines.extract(forward, train, views * count, folder / "train.npy", "float16", f"finetune: {views} views at the cut")
     engines.extract(forward, data("val"), val_count, folder / "val.npy", "float16", "finetune: val at the cut")
     return (np.load(folder / f"{split}.npy", mmap_mode="r") for split in ("train", "val"))
 
@@ -80,10 +87,10 @@ def main():
             model = head if extractor is None else assemble(extractor, head)
         model.compile(optimizer=optimizer(t, p.finetune.lr), loss=t.loss, metrics=["accuracy"])
 
-    def data(split, **options):
+    def data(split, batch_size=t.batch_size, **options):
         paths, labels = manifest.rows(images, split)
         encoded = targets(labels, len(classes), t.loss)
-        return batches(paths, encoded, p.model.image_size, t.batch_size, **options)
+        return batches(paths, encoded, p.model.image_size, batch_size, **options)
 
     if not p.finetune.epochs:
         print("finetune: finetune.epochs is 0, saving the model without fine-tuning")
@@ -94,7 +101,7 @@ def main():
             x_train, x_val = views_at_cut(p, bottom, data, count, len(labels), folder)
             y_train = targets(manifest.rows(images, "train")[1], len(classes), t.loss)
             seeds = EpochSeeds(count, t.seed, views=views)
-            train = from_memmap(x_train, np.concatenate([y_train] * views), t.batch_size, order=seeds.order)
+            train = from_memmap(x_train, np.repeat(y_train, views, axis=0), t.batch_size, order=seeds.order)
             val = from_memmap(x_val, targets(labels, len(classes), t.loss), t.batch_size)
         else:
             augment = augmentation(p.augment, t.seed)

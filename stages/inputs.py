@@ -6,7 +6,6 @@ INPUT describes, and what the exported models take. The networks preprocess
 inside (stages/backbones.py).
 """
 
-import keras
 import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -36,20 +35,6 @@ def decode(jpeg_bytes, size):
     # INTEGER_ACCURATE is libjpeg's default, the one Pillow uses in `clean`.
     image = tf.io.decode_jpeg(jpeg_bytes, channels=3, dct_method="INTEGER_ACCURATE")
     return tf.saturate_cast(tf.round(tf.image.resize(image, (size, size), antialias=True)), tf.uint8)
-
-
-def augmentation(a, seed):
-    """Keras preprocessing layers from the `augment` params (identity when all off)."""
-    layers = []
-    if a.flip != "none":
-        layers.append(keras.layers.RandomFlip(a.flip, seed=seed))
-    if a.rotation:
-        layers.append(keras.layers.RandomRotation(a.rotation, seed=seed))
-    if a.zoom:
-        layers.append(keras.layers.RandomZoom(a.zoom, seed=seed))
-    if a.translation:
-        layers.append(keras.layers.RandomTranslation(a.translation, a.translation, seed=seed))
-    return keras.Sequential(layers, name="augmentation")
 
 
 def batches(paths, labels, size, batch_size, *, augment=None, order=None):

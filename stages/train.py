@@ -6,9 +6,10 @@ the per-epoch log under logs/train/ and the training time in metrics/train.json.
 """
 
 from stages import backbones, manifest, params
+from stages.augment import augmentation
 from stages.errors import run
 from stages.heads import dense_head, small_cnn, targets
-from stages.inputs import augmentation, from_arrays
+from stages.inputs import from_arrays
 from stages.paths import HEAD, TRAIN_LOG, TRAIN_REPORT, read_features, write_json
 from stages.training import EpochSeeds, fit, optimizer, setup
 

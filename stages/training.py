@@ -63,8 +63,8 @@ class EpochSeeds(keras.callbacks.Callback):
 
     `order` is read by the training dataset (stages/inputs.py) as each epoch's
     iterator starts, after this callback has set it. With `views`, the rows are
-    that many copies of the `count` images (cached augmented views) and epoch e
-    reads copy e mod views.
+    that many cached augmented views of each of the `count` images (image i's
+    view v is row i * views + v) and epoch e reads view e mod views.
     """
 
     def __init__(self, count, seed, random_layers=(), views=1):
@@ -74,7 +74,7 @@ class EpochSeeds(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         rng = np.random.default_rng([self.seed, epoch])
-        self.order.assign(epoch % self.views * self.count + rng.permutation(self.count))
+        self.order.assign(rng.permutation(self.count) * self.views + epoch % self.views)
         for layer in (self.model, *self.random_layers):
             for variable in layer.variables:
                 if variable.path.endswith("seed_generator_state"):

@@ -105,7 +105,7 @@ def test_cached_views_train_the_top_blocks_on_a_frozen_bottom(fresh):
 
     result = dvc(fresh, "exp", "run", "-S", "finetune.views=2", "-S", "finetune.unfreeze=2", "finetune")
     assert ran(result.output) == ["finetune"]
-    assert "finetune: view 2/2 at the cut" in result.output and "finetune: val at the cut" in result.output
+    assert "finetune: 2 views at the cut" in result.output and "finetune: val at the cut" in result.output
     report = json.loads((fresh / "metrics/finetune.json").read_text())["finetune"]
     assert report["first_trained_layer"] == "block4_conv1" and report["epochs"] == 2
     tuned = backbones.network(backbones.load_model(fresh / "models/model.keras").get_layer("extractor"))
