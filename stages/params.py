@@ -144,7 +144,7 @@ SCHEMA = {
     "finetune": {
         "unfreeze": auto_or(number(0, integer=True)),  # blocks
         "lr": auto_or(number(0, open_low=True)),
-        "epochs": number(0, integer=True),
+        "epochs": auto_or(number(0, integer=True)),
         "views": number(0, integer=True),
     },
     "augment": {

@@ -42,9 +42,9 @@ def test_auto_follows_the_backbone_and_explicit_values_win():
     raw = with_change("model", "backbone", "mobilenetv2")
     raw["finetune"]["lr"] = 0.001
     p = validate(raw)
-    assert (p.model.image_size, p.train.optimizer, p.train.lr) == (224, "adam", 0.0003)
+    assert (p.model.image_size, p.train.optimizer, p.train.lr) == (256, "adam", 0.0003)
     assert p.features.engine == "onnxruntime"  # measured faster for MobileNetV2 (bench/RESULTS.md)
-    assert (p.finetune.unfreeze, p.finetune.lr) == (4, 0.001)
+    assert (p.finetune.unfreeze, p.finetune.lr, p.finetune.epochs) == (4, 0.001, 6)
     assert validate(with_change("model", "backbone", "inceptionv3")).model.image_size == 299
 
 
@@ -107,7 +107,7 @@ def test_check_by_hand_says_what_auto_resolves_to(tmp_path):
     result = sh(tmp_path, sys.executable, "-m", "stages.check", env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.stdout.strip().splitlines()[-1] == (
         "params.yaml: ok; for convnext_tiny this runs model.image_size = 224, features.engine = tensorflow, train.optimizer = adam, "
-        "train.lr = 0.0003, finetune.unfreeze = 3, finetune.lr = 3e-05"
+        "train.lr = 0.0003, finetune.unfreeze = 3, finetune.lr = 3e-05, finetune.epochs = 10"
     )
 
 

@@ -65,7 +65,7 @@ def test_eval_metrics_have_every_key_in_range(baseline):
     assert set(report) == {"head", "finetune", "recipe"}
     # What ran: the test params' own values, and vgg16's recipe for the auto ones.
     assert report["recipe"] == {"model.image_size": 32, "features.engine": "tensorflow", "train.optimizer": "adam", "train.lr": 0.003,
-                                "finetune.unfreeze": 1, "finetune.lr": 0.0001}
+                                "finetune.unfreeze": 1, "finetune.lr": 0.0001, "finetune.epochs": 2}
     for scores in (report["head"], report["finetune"]):
         for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision"):
             assert 0 <= scores[key] <= 1, key
