@@ -9,8 +9,9 @@ its mirror image; --explain writes a Grad-CAM figure per image.
 
 Files are untrusted: each is checked as `clean` checks it (pixel count from
 the header before any decoding, then a full decode) and decoded and resized
-on its own, so one hostile file is one error line, and memory is bounded by
-one full-size image plus a batch of resized ones.
+on its own (one per core at a time), so one hostile file is one error line,
+and memory is bounded by one full-size image per core plus a batch of resized
+ones.
 """
 
 import argparse
@@ -19,6 +20,8 @@ import itertools
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -125,19 +128,27 @@ def explain(keras_model, images, lines, folder, first):
         plt.close(figure)
 
 
+def prepare(item, size, min_side, max_pixels):
+    """(line, pixels) for one (path, problem); pixels is None for a file that cannot be read."""
+    path, problem = item
+    try:
+        if problem:
+            raise problem
+        return {"path": str(path)}, pixels(path, size, min_side, max_pixels)
+    except (BadImage, OSError) as error:
+        return {"path": str(path), "error": str(error)}, None
+
+
 def predict_chunk(model, info, chunk, args, min_side, keras_model, first):
     """Print one line per (path, problem), the first being input number `first`; return how many failed."""
     import numpy as np
 
-    lines, images = [], []
-    for path, problem in chunk:
-        try:
-            if problem:
-                raise problem
-            images.append(pixels(path, info["image_size"], min_side, args.max_pixels))
-            lines.append({"path": str(path)})
-        except (BadImage, OSError) as error:
-            lines.append({"path": str(path), "error": str(error)})
+    # One file per core at a time: Pillow and TensorFlow decode outside the GIL.
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        prepared = list(pool.map(partial(prepare, size=info["image_size"], min_side=min_side,
+                                         max_pixels=args.max_pixels), chunk))
+    lines = [line for line, _ in prepared]
+    images = [image for _, image in prepared if image is not None]
     readable = [line for line in lines if "error" not in line]
     if images:
         images = np.stack(images)
