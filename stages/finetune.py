@@ -15,7 +15,7 @@ the trained CNN, trained further here.
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn.metrics import log_loss
+from scipy.stats import ttest_1samp
 
 from stages import backbones, backup, calibration, engines, manifest, params
 from stages.augment import augmentation
@@ -43,14 +43,24 @@ def build(p):
     return extractor, backbones.unfreeze(backbones.network(extractor), p.model.backbone, p.finetune.unfreeze)
 
 
-def calibrated_loss(probabilities, labels):
-    """Validation log loss after temperature scaling, as `predict` reports confidence.
-
-    A fine-tuned model is surer of itself than the head it started from, which
-    raw log loss punishes on a handful of mistakes (measured on the shared
-    photos: fine-tuning that raised test accuracy lost on raw val loss)."""
+def calibrated_losses(probabilities, labels):
+    """Each validation image's log loss after temperature scaling, as `predict` reports confidence."""
     scaled = calibration.scaled(probabilities, calibration.fit_temperature(probabilities, labels))
-    return log_loss(labels, scaled, labels=list(range(probabilities.shape[1])))
+    return -np.log(np.clip(scaled[np.arange(len(labels)), labels], 1e-15, 1.0))
+
+
+def hurt(tuned, start, labels):
+    """The one-sided p-value that fine-tuning raised the mean calibrated val loss.
+
+    Calibrated, as `predict` reports confidence: a fine-tuned model is surer of
+    itself, which raw log loss punishes on a few mistakes. Tested per image, not
+    compared as two means, because the head's val loss is the best of its epochs
+    and small gaps favour it: on the shared photos a fine-tuned model better on
+    test (99.2% vs 98.8%) was 0.0026 worse on val (p = 0.32).
+    """
+    difference = calibrated_losses(tuned, labels) - calibrated_losses(start, labels)
+    p = ttest_1samp(difference, 0.0, alternative="greater").pvalue
+    return 1.0 if np.isnan(p) else float(p)  # nan: no difference at all
 
 
 def views_at_cut(p, bottom, data, count, val_count, folder):
@@ -121,16 +131,17 @@ def main():
         start, best = model.get_weights(), on_val()  # backbone + trained head
         timing = fit(model, train, val, seeds=seeds, epochs=p.finetune.epochs, patience=t.patience, log_dir=FINETUNE_LOG)
         # Early stopping keeps the best epoch, but the starting point is no epoch:
-        # keep it when fine-tuning never beat it, judged as shipped: calibrated.
-        timing["first_trained_layer"], timing["improved"] = first, False
+        # go back to it only where the val split shows that fine-tuning hurt.
+        timing["first_trained_layer"], timing["kept"] = first, False
         if p.finetune.epochs:
             tuned = on_val()
-            timing["improved"] = bool(calibrated_loss(tuned, labels) < calibrated_loss(best, labels))
-            if timing["improved"]:
+            timing["p_hurt"] = round(hurt(tuned, best, labels), 4)
+            timing["kept"] = timing["p_hurt"] >= 0.05
+            if timing["kept"]:
                 best = tuned
             else:
                 model.set_weights(start)
-                print(f"finetune: no epoch beat the head's calibrated val_loss {calibrated_loss(best, labels):.4f}; "
+                print(f"finetune: fine-tuning raised the calibrated val loss (p = {timing['p_hurt']:.3f}); "
                       "keeping backbone + head as they were")
     temperature = calibration.fit_temperature(best, labels)
     if cached:

@@ -126,7 +126,8 @@ def fit(model, data, val, *, seeds, epochs, patience, log_dir):
         live.step = done  # one step per epoch (dvclive cannot tell "step 0 done" from "nothing done")
         if epochs:
             callbacks += [DVCLiveCallback(live=live), keras.callbacks.BackupAndRestore(str(folder), delete_checkpoint=False)]
-            history = model.fit(data, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=2)
+            # shuffle=False: the order is `seeds`' (Keras would only warn that it ignores shuffle=True).
+            history = model.fit(data, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=2, shuffle=False)
             ran = history.epoch[-1] + 1 if history.epoch else epochs
     backup.remove(log_dir.name)
     return {"seconds": round(time.perf_counter() - start, 1), "epochs": ran}

@@ -90,7 +90,7 @@ def test_no_finetuning_model_predicts_what_the_head_predicts(fresh):
     assert "finetune.epochs is 0" in result.output
     assert (fresh / "logs/finetune").is_dir()
     timing = json.loads((fresh / "metrics/finetune.json").read_text())["finetune"]
-    assert timing["epochs"] == 0 and timing["improved"] is False
+    assert timing["epochs"] == 0 and timing["kept"] is False
     table = pd.read_csv(fresh / "plots/test_predictions.csv")
     assert (table["head"] == table["finetune"]).all()
     assert (table.head_confidence - table.finetune_confidence).abs().max() < 1e-4
@@ -112,9 +112,9 @@ def test_cached_views_train_the_top_blocks_on_a_frozen_bottom(fresh):
     start = backbones.build(SimpleNamespace(backbone="vgg16", weights="none", image_size=32, alpha=1.0))
     changed = {layer.name for layer, before in zip(tuned.layers, start.layers)
                if not all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), before.get_weights()))}
-    # Below the cut nothing moved; above it, the two blocks trained (unless the start was kept).
+    # Below the cut nothing moved; above it, the two blocks trained (unless fine-tuning was dropped).
     assert changed <= {f"block{b}_conv{c}" for b in (4, 5) for c in (1, 2, 3)}
-    assert bool(changed) == report["improved"]
+    assert bool(changed) == report["kept"]
 
 
 def wait_for_queue(project, seconds=900):

@@ -1,0 +1,39 @@
+"""finetune's rule for dropping fine-tuning: only where the val split shows that it hurt."""
+
+import numpy as np
+
+from stages.finetune import hurt
+
+
+def val_split(images=600, seed=0):
+    """Probabilities of a decent two-class model, and the labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, images)
+    right = rng.uniform(0.6, 0.99, images)
+    right[rng.choice(images, images // 20, replace=False)] = 0.2  # 5% mistakes
+    probabilities = np.where(labels[:, None] == np.arange(2), right[:, None], 1 - right[:, None])
+    return probabilities, labels
+
+
+def flip(probabilities, labels, images):
+    """The same model, wrong with confidence 0.9 on `images` more of the ones it had right."""
+    worse = probabilities.copy()
+    right = np.flatnonzero(probabilities[np.arange(len(labels)), labels] > 0.5)[:images]
+    worse[right, labels[right]], worse[right, 1 - labels[right]] = 0.1, 0.9
+    return worse
+
+
+def test_a_model_that_errs_on_many_more_val_images_is_dropped():
+    start, labels = val_split()
+    assert hurt(flip(start, labels, 60), start, labels) < 0.05
+
+
+def test_a_gap_of_a_few_val_images_is_not_proof_that_fine_tuning_hurt():
+    start, labels = val_split()
+    assert hurt(flip(start, labels, 2), start, labels) >= 0.05
+
+
+def test_a_better_or_unchanged_model_is_kept():
+    start, labels = val_split()
+    assert hurt(start, flip(start, labels, 60), labels) > 0.5
+    assert hurt(start, start, labels) == 1.0
