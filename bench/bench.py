@@ -295,13 +295,14 @@ def real_photos(data, work, weights, runs, max_per_class, export):
     return table
 
 
-def stage_seconds(data, work, weights, backbone, predict_images):
-    """6. The one-switch run (`-S model.backbone=... -S model.weights=...`, the rest
-    defaults), stage by stage; then `predict` on a folder of photos with each format."""
+def stage_seconds(data, work, weights, backbone, alpha, predict_images):
+    """6. The one-switch run (`-S model.backbone=... -S model.weights=...`, and
+    `model.alpha`; the rest defaults), stage by stage; then `predict` on a folder
+    of photos with each format."""
     keras_home = os.environ.get("KERAS_HOME", str(Path("~/.keras").expanduser()))
     env = {"KERAS_HOME": keras_home}
     repo = project(work / "s6", {"data": {"source": "local", "local_dir": str(data)},
-                                 "model": {"backbone": backbone, "weights": weights}})
+                                 "model": {"backbone": backbone, "weights": weights, "alpha": alpha}})
     _, output = command(repo, "dvc", "stage", "list", "--name-only")
     table, total = [], 0.0
     for name in output.split():
@@ -354,6 +355,7 @@ def main():
     parser.add_argument("-n", type=int, default=64, help="images for sections 1-3 (16n for the memory check)")
     parser.add_argument("--backbone", default="vgg16")
     parser.add_argument("--size", type=int, default=150)
+    parser.add_argument("--alpha", type=float, default=1.0, help="section 6: model.alpha (MobileNetV2's width)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--sections", default="1234", help="which of 1-6 to run")
     parser.add_argument("--data", help="sections 5 and 6: class folders of real photos")
@@ -395,8 +397,8 @@ def main():
         if not args.data:
             sections.append(("6. The one-switch run, stage by stage", [("status", "not run: give --data DIR of real photos")]))
         else:
-            sections.append((f"6. The one-switch run, stage by stage: {args.backbone}, weights {args.weights}",
-                             stage_seconds(Path(args.data).resolve(), work, args.weights, args.backbone, 1000)))
+            sections.append((f"6. The one-switch run, stage by stage: {args.backbone} (alpha {args.alpha}), weights {args.weights}",
+                             stage_seconds(Path(args.data).resolve(), work, args.weights, args.backbone, args.alpha, 1000)))
 
     label = "generated 500x375 JPEGs" if not args.photos else args.photos
     header = (f"## {datetime.datetime.now():%Y-%m-%d %H:%M}\n\n`python bench/bench.py {' '.join(sys.argv[1:])}`  \n"
