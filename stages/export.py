@@ -76,7 +76,7 @@ def compare(predictors, data, count):
             images = images.numpy().astype("uint8")
             expected = probabilities(predictors["keras"](images))
             for name, predict in predictors.items():
-                got = probabilities(predict(images))
+                got = expected if name == "keras" else probabilities(predict(images))
                 largest[name] = max(largest[name], float(np.abs(got - expected).max()))
                 predicted[name].append(got.argmax(axis=1))
             bar.update(len(images))
