@@ -6,7 +6,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from stages.augment import RandomAffine
+from stages.augment import RandomAffine, warp
 
 SIZE, COUNT = 64, 200
 CENTRE = (SIZE - 1) / 2
@@ -77,3 +77,15 @@ def test_inside_tf_data_each_batch_gets_its_own_draws():
     data = tf.data.Dataset.from_tensor_slices(blob(30, 20)[:8]).batch(4).map(lambda x: layer(x, training=True))
     first, second = data.as_numpy_iterator()
     assert first.shape == (4, SIZE, SIZE, 3) and not np.array_equal(first, second)
+
+
+def test_the_resampling_is_tensorflows_with_reflected_borders():
+    images = tf.image.resize(np.random.default_rng(0).uniform(0, 255, (2, 12, 12, 3)), (SIZE, SIZE)).numpy()
+    angle, scale = 0.3, 1.2  # turned and zoomed out: the corners sample far outside the image
+    a, b = math.cos(angle) * scale, math.sin(angle) * scale
+    transforms = np.array([[a, -b, -9.0, b, a, 4.5, 0, 0]] * 2, "float32")
+    expected = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=[SIZE, SIZE], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="REFLECT")
+    got = warp(images, transforms[:, :6].reshape(-1, 2, 3))
+    np.testing.assert_allclose(got, expected, atol=0.01)
