@@ -78,8 +78,7 @@ def views_at_cut(p, bottom, data, count, val_count, folder):
 
     def each_view(images, training):
         stacked = tf.stack([augment(images, training=training) for augment in augments], axis=1)
-        # Rounded: the engines take uint8 pixels (ONNX Runtime would truncate).
-        return tf.round(tf.reshape(stacked, (-1, *images.shape[1:])))
+        return tf.reshape(stacked, (-1, *images.shape[1:]))  # uint8 pixels, as the engines take them
 
     train = data("train", batch_size=max(1, p.train.batch_size // views), augment=each_view)
     forward = engines.forward(bottom, p.features.engine, next(iter(train))[0].numpy())
