@@ -48,6 +48,16 @@ def test_auto_follows_the_backbone_and_explicit_values_win():
     assert validate(with_change("model", "backbone", "inceptionv3")).model.image_size == 299
 
 
+def test_auto_keeps_frozen_passes_on_tensorflow_where_it_has_a_gpu(monkeypatch):
+    from stages import backbones
+
+    raw = with_change("model", "backbone", "mobilenetv2")
+    monkeypatch.setattr(backbones, "gpus", lambda: ["/physical_device:GPU:0"])
+    assert validate(raw).features.engine == "tensorflow"
+    raw["features"]["engine"] = "onnxruntime"  # asked for: kept
+    assert validate(raw).features.engine == "onnxruntime"
+
+
 @pytest.mark.parametrize(
     "section, key, value, message",
     [
