@@ -66,9 +66,9 @@ def peak_rss_mib(cwd, *args):
     return int(re.search(r"peak_kib (\d+)", output).group(1)) / 1024
 
 
-def stage_params(images, backbone="vgg16", size=150, **sections):
+def stage_params(images, backbone="vgg16", size=150, alpha=1.0, **sections):
     params = {"data": {"source": "local", "local_dir": str(images)},
-              "model": {"backbone": backbone, "weights": "none", "image_size": size}}
+              "model": {"backbone": backbone, "weights": "none", "image_size": size, "alpha": alpha}}
     for section, values in sections.items():
         params.setdefault(section, {}).update(values)
     return params
@@ -77,7 +77,7 @@ def stage_params(images, backbone="vgg16", size=150, **sections):
 # ---------------------------------------------------------------- sections
 
 
-def features_vs_ceiling(images, work, backbone, size, batch):
+def features_vs_ceiling(images, work, backbone, size, batch, alpha):
     """1. The features stage vs the raw forward pass on the same images, on each engine."""
     from types import SimpleNamespace
 
@@ -86,12 +86,12 @@ def features_vs_ceiling(images, work, backbone, size, batch):
     from stages import backbones, engines, manifest
     from stages.inputs import batches, decode
 
-    repo = project(work / "s1", stage_params(images, backbone, size, features={"batch_size": batch}))
+    repo = project(work / "s1", stage_params(images, backbone, size, alpha, features={"batch_size": batch}))
     command(repo, "dvc", "repro", "split")
     os.chdir(repo)
     rows = manifest.read()
     paths, labels = rows.path.tolist(), rows.split.map(["train", "val", "test"].index).to_numpy()
-    model_params = SimpleNamespace(backbone=backbone, weights="none", image_size=size, alpha=1.0, pooling="avg")
+    model_params = SimpleNamespace(backbone=backbone, weights="none", image_size=size, alpha=alpha, pooling="avg")
     network = backbones.extractor(model_params)
     # The ceiling: images already decoded and resized in memory.
     tensors = [tf.stack([decode(tf.io.read_file(p), size) for p in paths[i:i + batch]])
@@ -125,7 +125,7 @@ def features_vs_ceiling(images, work, backbone, size, batch):
     ]
 
 
-def head_vs_end_to_end(images, work, backbone, size, batch):
+def head_vs_end_to_end(images, work, backbone, size, batch, alpha):
     """2. One epoch of the head on cached features vs frozen backbone + head on images."""
     import keras
 
@@ -135,7 +135,7 @@ def head_vs_end_to_end(images, work, backbone, size, batch):
     from stages.heads import dense_head
     from stages.inputs import batches
 
-    repo = project(work / "s2", stage_params(images, backbone, size))
+    repo = project(work / "s2", stage_params(images, backbone, size, alpha))
     command(repo, "dvc", "repro", "features")
     os.chdir(repo)
     x, y = read_features("train")
@@ -149,7 +149,7 @@ def head_vs_end_to_end(images, work, backbone, size, batch):
     cached = time.perf_counter() - start
 
     from types import SimpleNamespace
-    model_params = SimpleNamespace(backbone=backbone, weights="none", image_size=size, alpha=1.0, pooling="avg")
+    model_params = SimpleNamespace(backbone=backbone, weights="none", image_size=size, alpha=alpha, pooling="avg")
     model = assemble(backbones.extractor(model_params), head)
     model.compile("adam", "categorical_crossentropy")
     paths, labels = manifest.rows(manifest.read(), "train")
@@ -369,7 +369,7 @@ def main():
     parser.add_argument("-n", type=int, default=64, help="images for sections 1-3 (16n for the memory check)")
     parser.add_argument("--backbone", default="vgg16")
     parser.add_argument("--size", type=int, default=150)
-    parser.add_argument("--alpha", type=float, default=1.0, help="section 6: model.alpha (MobileNetV2's width)")
+    parser.add_argument("--alpha", type=float, default=1.0, help="sections 1, 2 and 6: model.alpha (MobileNetV2's width)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--sections", default="1234", help="which of 1-6 to run")
     parser.add_argument("--data", help="sections 5 and 6: class folders of real photos")
@@ -387,10 +387,10 @@ def main():
     sections = []
     if "1" in args.sections:
         sections.append(("1. Feature extraction: stage vs raw forward pass",
-                         features_vs_ceiling(small, work, args.backbone, args.size, args.batch)))
+                         features_vs_ceiling(small, work, args.backbone, args.size, args.batch, args.alpha)))
     if "2" in args.sections:
         sections.append(("2. Training cost per epoch",
-                         head_vs_end_to_end(small, work, args.backbone, args.size, args.batch)))
+                         head_vs_end_to_end(small, work, args.backbone, args.size, args.batch, args.alpha)))
     if "3" in args.sections:
         large = photo_like_jpegs(work / "images16", 16 * args.n, seed=1)
         sections.append(("3. Memory of the features stage",
@@ -415,8 +415,9 @@ def main():
                              stage_seconds(Path(args.data).resolve(), work, args.weights, args.backbone, args.alpha, 1000)))
 
     label = "generated 500x375 JPEGs" if not args.photos else args.photos
+    width = f" (alpha {args.alpha})" if args.alpha != 1.0 else ""
     header = (f"## {datetime.datetime.now():%Y-%m-%d %H:%M}\n\n`python bench/bench.py {' '.join(sys.argv[1:])}`  \n"
-              f"{machine()}  \nsections 1-4: {args.backbone} at {args.size}, batch {args.batch}, "
+              f"{machine()}  \nsections 1-4: {args.backbone}{width} at {args.size}, batch {args.batch}, "
               f"random weights (speed does not depend on them), {label}\n")
     text = header + "\n" + "\n".join(render(title, rows) for title, rows in sections)
     print(text)
