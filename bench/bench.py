@@ -216,7 +216,7 @@ REAL_COMMON = {
 
 
 def has_weights(params, keras_home):
-    from stages.backbones import BACKBONES, weights_file
+    from stages.registry import BACKBONES, weights_file
 
     model = params["model"]
     spec = BACKBONES[model["backbone"]]

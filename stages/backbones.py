@@ -1,136 +1,26 @@
-"""The backbone registry: one entry per network, shared by every stage.
+"""The networks of the backbone registry (stages/registry.py), built with Keras.
 
 Every network built here takes RGB pixels in [0, 255] and applies its own
 preprocessing inside (the `Preprocess` layer), so that the saved and exported
 models need nothing but a resized photo.
 """
 
+import hashlib
 import os
 import re
-from dataclasses import dataclass
+import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import keras
 
 from stages.errors import UserError
-from stages.params import PARAMS_FILE, choice, require
-
-# MobileNetV2 width multipliers that Keras publishes ImageNet weights for.
-ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+from stages.params import PARAMS_FILE
+from stages.registry import BACKBONES, weights_file
 
 # Random initialisation (`weights: none`) must give the same network in
 # features, finetune and evaluate, which each build it in their own process.
 RANDOM_INIT_SEED = 1234
-
-
-# What `auto` in params.yaml resolves to. VGG16 keeps the card's recipe (150 px,
-# SGD); Adam 3e-4 for the head and 3e-5 to fine-tune for 10 epochs were the
-# best measured on the shared photos with MobileNetV2 at 224 (bench/RESULTS.md)
-# and serve the others. MobileNetV2's own recipe was then measured further:
-# 256 px (head-only 98.3% -> 99.0%), fine-tuning at 1e-5 for 6 epochs.
-# ONNX Runtime is the engine only where it was measured faster on a CPU
-# (MobileNetV2); TensorFlow stays the reference elsewhere, and on GPUs.
-ADAM = {"train.optimizer": "adam", "train.lr": 3e-4, "finetune.lr": 3e-5, "finetune.epochs": 10}
-AUTO = ("model.image_size", "features.engine", "train.optimizer", "train.lr", "finetune.unfreeze", "finetune.lr",
-        "finetune.epochs")
-
-
-@dataclass(frozen=True)
-class Backbone:
-    application: str | None  # constructor in keras.applications; None: no backbone
-    preprocessing: str | None  # Preprocess mode: "caffe" or "tf"; None: the network does its own
-    native_size: int  # the input size its ImageNet weights were trained at
-    min_size: int  # the smallest input Keras accepts without the top
-    weights_file: str | None  # no-top ImageNet file Keras looks for in $KERAS_HOME/models/
-    block_end: str | None  # a block ends at the first cut point at or after a layer so named
-    recipe: dict  # "section.key" -> what `auto` means for this backbone
-    has_alpha: bool = False  # takes model.alpha (width multiplier)
-    cache_dtype: str = "float32"  # what `features` stores
-
-    @property
-    def from_scratch(self):
-        return self.application is None
-
-
-def modern(application, native_size, weights_file, block_end, blocks):
-    """A keras.applications network that rescales its input itself."""
-    recipe = {"model.image_size": native_size, "features.engine": "tensorflow", "finetune.unfreeze": blocks, **ADAM}
-    return Backbone(application, None, native_size, 32, weights_file, block_end, recipe)
-
-
-BACKBONES = {
-    "vgg16": Backbone(
-        "VGG16", "caffe", 224, 32, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", r"block\d_pool",
-        {"model.image_size": 150, "features.engine": "tensorflow", "train.optimizer": "sgd", "train.lr": 0.01,
-         "finetune.unfreeze": 1, "finetune.lr": 1e-4, "finetune.epochs": 10},
-    ),
-    "resnet50v2": Backbone(
-        "ResNet50V2", "tf", 224, 32, "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        r"conv\d_block\d_out", {"model.image_size": 224, "features.engine": "tensorflow", "finetune.unfreeze": 3, **ADAM},
-    ),
-    "inceptionv3": Backbone(
-        "InceptionV3", "tf", 299, 75, "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        r"mixed\d+", {"model.image_size": 299, "features.engine": "tensorflow", "finetune.unfreeze": 2, **ADAM},
-    ),
-    "mobilenetv2": Backbone(
-        "MobileNetV2", "tf", 224, 32,
-        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5",
-        r"block_\d+_project_BN",
-        {**ADAM, "model.image_size": 256, "features.engine": "onnxruntime", "finetune.unfreeze": 4,
-         "finetune.lr": 1e-5, "finetune.epochs": 6},
-        has_alpha=True,
-    ),
-    "efficientnetv2b0": modern("EfficientNetV2B0", 224, "efficientnetv2-b0_notop.h5", r"block\d[a-z]_project_bn", 2),
-    "efficientnetv2s": modern("EfficientNetV2S", 384, "efficientnetv2-s_notop.h5", r"block\d[a-z]_project_bn", 2),
-    "convnext_tiny": modern("ConvNeXtTiny", 224, "convnext_tiny_notop.h5", r"convnext_tiny_stage_\d_block_\d+_identity", 3),
-    "mobilenetv3large": modern("MobileNetV3Large", 224, "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
-                               r"expanded_conv(_\d+)?_project_bn", 3),
-    # The baseline: no pre-trained network. `features` caches the resized
-    # images (as uint8) and `train` trains stages.heads.small_cnn on them.
-    "cnn": Backbone(None, None, 150, 32, None, None,
-                    {"model.image_size": 150, "features.engine": "tensorflow", "finetune.unfreeze": 0, **ADAM}, cache_dtype="uint8"),
-}
-
-
-def resolve(p):
-    """Check the params that depend on this registry and replace each `auto`
-    (keys in AUTO) by the backbone's recipe, in place. Returns {key: value run}."""
-    require("model", "backbone", p.model.backbone, choice(*BACKBONES))
-    require("model", "alpha", p.model.alpha, choice(*ALPHAS))
-    spec = BACKBONES[p.model.backbone]
-    run = {}
-    for key in AUTO:
-        section, name = key.split(".")
-        if getattr(getattr(p, section), name) == "auto":
-            setattr(getattr(p, section), name, auto(key, spec))
-        run[key] = getattr(getattr(p, section), name)
-    if p.model.image_size < spec.min_size:
-        raise UserError(
-            f"{PARAMS_FILE}: model.image_size = {p.model.image_size} is too small for "
-            f"{p.model.backbone} (minimum {spec.min_size})"
-        )
-    return run
-
-
-def auto(key, spec):
-    """What `auto` means for `key`: the backbone's recipe, except that frozen passes
-    stay on TensorFlow wherever it has a GPU (ONNX Runtime here runs on the CPU)."""
-    if key == "features.engine" and gpus():
-        return "tensorflow"
-    return spec.recipe[key]
-
-
-def gpus():
-    import tensorflow as tf
-
-    return tf.config.list_physical_devices("GPU")
-
-
-def weights_file(name, image_size, alpha):
-    """The file name Keras downloads for `weights: imagenet`."""
-    # MobileNetV2 has weight files for these sizes; any other size uses 224's.
-    rows = image_size if image_size in (96, 128, 160, 192, 224) else 224
-    return BACKBONES[name].weights_file.format(alpha=float(alpha), rows=rows)
 
 
 # ImageNet's mean pixel, in RGB order ("caffe" mode of keras.applications).
@@ -174,23 +64,38 @@ def build(model_params):
     if weights is None:
         keras.utils.set_random_seed(RANDOM_INIT_SEED)
     try:
-        network = constructor(
-            include_top=False,
-            weights=weights,
-            input_shape=(p.image_size, p.image_size, 3),
-            **options,
-        )
+        # Keras downloads the ImageNet file in place: one process at a time, so that
+        # queued experiments never read another's half-written file.
+        with weights_lock() if weights == "imagenet" else nullcontext():
+            network = constructor(
+                include_top=False,
+                weights=weights,
+                input_shape=(p.image_size, p.image_size, 3),
+                **options,
+            )
     except Exception as error:
         raise weights_error(p, error) from error
     network.trainable = False
     return network
 
 
+def keras_models():
+    """Where keras.utils.get_file looks for, and downloads, the ImageNet files."""
+    return Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "models"
+
+
+def weights_lock():
+    """A lock on keras_models(), kept in the temporary folder (the models folder may be read-only)."""
+    from filelock import FileLock
+
+    name = hashlib.sha256(str(keras_models().resolve()).encode()).hexdigest()[:16]
+    return FileLock(Path(tempfile.gettempdir()) / f"keras-weights-{name}.lock")
+
+
 def weights_error(p, error):
     """Say which file to put where when the ImageNet weights cannot be had."""
     if p.weights == "imagenet":
-        # Where keras.utils.get_file looks before downloading.
-        folder = Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "models"
+        folder = keras_models()
         name = weights_file(p.backbone, p.image_size, p.alpha)
         return UserError(
             f"could not get the ImageNet weights for {p.backbone} ({error}). "

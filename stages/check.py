@@ -4,7 +4,7 @@ Not a stage: it checks the values that belong to other modules too (backbone
 names and sizes, export formats), which no single stage needs all of.
 """
 
-from stages import backbones, formats, params
+from stages import formats, params, registry
 from stages.errors import run
 
 
@@ -12,8 +12,8 @@ def check_all(raw):
     """Validate a params dict as params.yaml would be; return its namespaces
     (every `auto` resolved) and {key: what auto or the value resolved to}."""
     p = params.validate(raw)
-    recipe = backbones.resolve(p)
     formats.check(p.export.formats)
+    recipe = registry.resolve(p)
     return p, recipe
 
 

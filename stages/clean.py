@@ -7,38 +7,60 @@ Writes data/clean/images/<class>/ (RGB JPEGs), data/clean/rejected.csv
 import csv
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
 from tqdm.contrib.concurrent import process_map
 
 from stages import params
-from stages.errors import run
+from stages.errors import UserError, run
 from stages.images import BadImage, normalize
-from stages.paths import CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED, clean_image, raw_label, write_json
+from stages.paths import (
+    CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED, clean_image, printable, raw_label, write_json,
+)
 
 REASONS = (
     "empty",
     "system_file",
+    "unreadable",
     "not_image",
     "corrupt",
+    "unsupported",
     "too_small",
     "too_large",
+    "name_clash",
     "duplicate",
     "conflict",
 )
 
 
-def clean_one(source, min_side, max_pixels):
+def clean_one(source, min_side, max_pixels, max_bytes):
     """Write one normalised image; return (source, reason, detail, digest)."""
     try:
-        data, digest = normalize(source, min_side, max_pixels)
+        data, digest = normalize(source, min_side, max_pixels, max_bytes)
     except BadImage as bad:
-        return str(source), bad.reason, bad.detail, None
+        return source, bad.reason, bad.detail, None
+    except OSError as error:  # not the file's fault (a failing disk): stop, drop nothing
+        raise UserError(f"clean: could not read {printable(source)} ({error}); fix it and rerun") from None
     target = clean_image(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
-    return str(source), None, "", digest
+    return source, None, "", digest
+
+
+def name_clashes(sources):
+    """{source: the earlier source (by path) that already has its clean name}:
+    a.png and a.png.jpg would both be a.png.jpg (compared ignoring case, as
+    macOS and Windows disks do)."""
+    taken, clashes = {}, {}
+    for source in sources:
+        name = str(clean_image(source)).casefold()
+        if name in taken:
+            clashes[source] = taken[name]
+        else:
+            taken[name] = source
+    return clashes
 
 
 def drop_duplicates(results):
@@ -50,37 +72,43 @@ def drop_duplicates(results):
         if reason is not None:
             continue
         if digest in first:
-            clean_image(Path(source)).unlink()
+            clean_image(source).unlink()
             kept = first[digest]
             reason = "duplicate" if raw_label(kept) == raw_label(source) else "conflict"
-            results[i] = (source, reason, f"same pixels as {kept}", None)
+            results[i] = (source, reason, f"same pixels as {printable(kept)}", None)
         else:
             first[digest] = source
     return results
 
 
 def undecodable(paths):
-    """Kept files that TensorFlow's decoder (the one training uses) still rejects."""
+    """{path: why} for kept files that TensorFlow's decoder (the one training uses)
+    rejects as bad data. Any other error (I/O, memory) stops the stage."""
     import tensorflow as tf
 
-    from stages.inputs import OPTIONS, decode
+    from stages.inputs import decode
 
-    data = tf.data.Dataset.from_tensor_slices(paths)
-    data = data.map(
-        lambda p: (p, tf.shape(decode(tf.io.read_file(p), 8))[0]),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    ).ignore_errors().with_options(OPTIONS)
-    decoded = {p.decode() for p, _ in data.as_numpy_iterator()}
-    return set(paths) - decoded
+    def refused(path):
+        try:
+            decode(tf.io.read_file(path), 8)
+        except tf.errors.InvalidArgumentError as error:
+            return path, error.message
+        except tf.errors.OpError as error:
+            raise UserError(f"clean: TensorFlow could not read {path} ({error.message}); fix it and rerun") from None
+        return None
+
+    with ThreadPoolExecutor(os.cpu_count()) as pool:  # eager ops release the GIL
+        return dict(found for found in pool.map(refused, paths) if found)
 
 
 def recheck(results):
-    kept = [str(clean_image(Path(s))) for s, reason, _, _ in results if reason is None]
-    failed = undecodable(kept) if kept else set()
+    kept = [str(clean_image(s)) for s, reason, _, _ in results if reason is None]
+    failed = undecodable(kept) if kept else {}
     for i, (source, reason, _, _) in enumerate(results):
-        if reason is None and str(clean_image(Path(source))) in failed:
-            clean_image(Path(source)).unlink()
-            results[i] = (source, "corrupt", "rejected by the TensorFlow JPEG decoder", None)
+        why = failed.get(str(clean_image(source))) if reason is None else None
+        if why is not None:
+            clean_image(source).unlink()
+            results[i] = (source, "corrupt", f"rejected by the TensorFlow JPEG decoder: {why}", None)
     return results
 
 
@@ -92,13 +120,15 @@ def write_report(results):
         for source, reason, detail, _ in results:
             if reason is not None:
                 excluded[reason] += 1
-                writer.writerow([source, reason, detail])
+                writer.writerow([printable(source), reason, detail])
     report = {
         "total": len(results),
         "kept": sum(reason is None for _, reason, _, _ in results),
         "excluded": excluded,
     }
-    assert report["total"] == report["kept"] + sum(excluded.values())
+    on_disk = sum(1 for f in CLEAN_IMAGES.rglob("*") if f.is_file())
+    if on_disk != report["kept"] or report["total"] != report["kept"] + sum(excluded.values()):
+        raise RuntimeError(f"clean: {on_disk} images on disk, the report says {report}")  # a bug, never a user's
     write_json(CLEAN_REPORT, report)
     return report
 
@@ -109,10 +139,16 @@ def main():
         shutil.rmtree(CLEAN)
     CLEAN_IMAGES.mkdir(parents=True)
     sources = sorted(f for f in RAW.rglob("*") if f.is_file())
-    work = partial(clean_one, min_side=p.clean.min_side, max_pixels=p.clean.max_pixels)
-    results = process_map(
-        work, sources, max_workers=os.cpu_count(), chunksize=64, desc="clean", unit="img"
-    )
+    clashes = name_clashes(sources)
+    work = partial(clean_one, min_side=p.clean.min_side, max_pixels=p.clean.max_pixels, max_bytes=p.clean.max_bytes)
+    cleaned = iter(process_map(
+        work, [s for s in sources if s not in clashes], max_workers=os.cpu_count(), chunksize=64, desc="clean", unit="img"
+    ))
+    results = [
+        (s, "name_clash", f"its clean name is taken by {printable(clashes[s])}: rename one of them", None)
+        if s in clashes else next(cleaned)
+        for s in sources
+    ]
     report = write_report(recheck(drop_duplicates(results)))
     print(f"clean: kept {report['kept']} of {report['total']} images; rejected files in {REJECTED}")
 

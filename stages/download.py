@@ -2,9 +2,15 @@
 
 Sources (data.source): petimages, kaggle and cifar10 from the network (see
 stages/sources.py), or local, a folder of class sub-folders. Every file is
-passed on, bad ones too: `clean` decides, and reports what it drops.
+passed on, bad ones too: `clean` decides, and reports what it drops. A name
+that is not UTF-8 (DVC, CSV and TensorFlow cannot take it) is written with
+each such byte as %XX; data/renamed.csv lists every file whose name changed or
+that could not be copied, with the original name.
 """
 
+import base64
+import csv
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,33 +18,48 @@ from pathlib import Path
 from tqdm import tqdm
 
 from stages import params, sources
-from stages.errors import UserError, run
-from stages.paths import RAW
-
-
-def class_folders(root):
-    """Sub-folders of root, one per class; hidden folders are not classes."""
-    folders = sorted(d for d in Path(root).iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not folders:
-        raise UserError(f"{root} has no class sub-folders (expected e.g. {root}/cat/, {root}/dog/)")
-    return folders
+from stages.errors import run
+from stages.folders import class_folders, files
+from stages.paths import RAW, RENAMED, printable
 
 
 def collect(root, destination, max_per_class, move=False):
-    """Copy (or move) every file of each class folder, the first max_per_class by name."""
+    """Copy (or move) every file of each class folder, the first max_per_class by
+    name; return (original, written or None, note) for each file not copied as named."""
     root = Path(root)
     loose = [f.name for f in root.iterdir() if f.is_file()]
     if loose:
         print(f"download: ignoring {len(loose)} file(s) directly in {root} (not in a class folder)")
     place = shutil.move if move else shutil.copyfile
+    changed = []
     for folder in class_folders(root):
-        files = sorted(f for f in folder.rglob("*") if f.is_file())
-        if max_per_class is not None:
-            files = files[:max_per_class]
-        for source in tqdm(files, desc=f"{folder.name}", unit="file"):
-            target = destination / folder.name / source.relative_to(folder)
+        chosen = files(folder)[:max_per_class]
+        for source in tqdm(chosen, desc=printable(folder.name), unit="file"):
+            relative = Path(folder.name) / source.relative_to(folder)
+            target = destination / printable(relative)
+            if target.exists():  # "caf%E9.jpg" beside a "caf\xe9.jpg"
+                changed.append((source, None, f"not copied: {target} is taken by another file"))
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            place(source, target)
+            try:
+                place(source, target)
+            except OSError as error:  # a broken link, a file we may not read: said, not lost silently
+                changed.append((source, None, f"not copied: {error.strerror or error}"))
+                continue
+            if printable(relative) != str(relative):
+                changed.append((source, target, "renamed: the name is not UTF-8"))
+    return changed
+
+
+def write_renamed(changed):
+    with open(RENAMED, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["original", "original_base64", "path", "note"])
+        for source, target, note in changed:
+            writer.writerow([printable(source), base64.b64encode(os.fsencode(source)).decode(),
+                             target or "", note])
+    if changed:
+        print(f"download: {len(changed)} file(s) renamed or not copied: see {RENAMED}")
 
 
 def main():
@@ -47,11 +68,11 @@ def main():
         shutil.rmtree(RAW)
     RAW.mkdir(parents=True)
     if p.data.source == "local":
-        collect(p.data.local_dir, RAW, p.data.max_per_class)
+        write_renamed(collect(p.data.local_dir, RAW, p.data.max_per_class))
         return
     # Unpack beside data/raw (same disk), so that moving the files is instant.
     with tempfile.TemporaryDirectory(dir=RAW.parent, prefix="unpack-") as work:
-        collect(sources.fetch(p.data, work), RAW, p.data.max_per_class, move=True)
+        write_renamed(collect(sources.fetch(p.data, work), RAW, p.data.max_per_class, move=True))
 
 
 if __name__ == "__main__":

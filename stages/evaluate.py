@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn import metrics
 from tqdm import tqdm
 
-from stages import backbones, calibration, engines, figures, gradcam, manifest, params, tta
+from stages import backbones, calibration, engines, figures, gradcam, manifest, params, registry, tta
 from stages.errors import run
 from stages.heads import probabilities as to_probabilities
 from stages.inputs import batches, decode
@@ -109,7 +109,7 @@ def explanations(model, rows, size):
 
 def main():
     p = params.load()
-    recipe = backbones.resolve(p)
+    recipe = registry.resolve(p)
     images = manifest.read()
     classes = manifest.classes(images)
     paths, y = manifest.rows(images, "test")

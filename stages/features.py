@@ -15,7 +15,7 @@ from functools import partial
 
 import numpy as np
 
-from stages import backbones, backup, engines, manifest, params
+from stages import backbones, backup, engines, manifest, params, registry
 from stages.errors import run
 from stages.inputs import batches
 from stages.paths import FEATURES, SPLITS, write_json
@@ -33,8 +33,8 @@ def save_progress(folder, split, rows):
 
 def main():
     p = params.load()
-    backbones.resolve(p)
-    spec = backbones.BACKBONES[p.model.backbone]
+    registry.resolve(p)
+    spec = registry.BACKBONES[p.model.backbone]
     network = backbones.extractor(p.model)  # first: a weights problem is said before any work
     images = manifest.read()
     folder = backup.folder("features")

@@ -10,6 +10,7 @@ import os
 import stat
 import time
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ CHUNK = 1 << 20
 RETRIES = 4
 TIMEOUT = 30  # seconds without a byte before a try counts as failed
 MAX_RATIO = 100  # uncompressed / compressed: beyond this an archive is a bomb
+MAX_MEMBERS = 500_000  # PetImages has 25,002
 
 
 class Transient(Exception):
@@ -109,6 +111,8 @@ def mismatch(path, size, sha256):
 
 def unsafe_member(info):
     name = PurePosixPath(info.filename)
+    if not name.parts or name.parts == (".",):
+        return "an empty name"
     if name.is_absolute() or info.filename.startswith("\\") or ":" in name.parts[0]:
         return "an absolute path"
     if ".." in name.parts:
@@ -118,24 +122,41 @@ def unsafe_member(info):
     return None
 
 
-def extract(archive, folder):
-    """Unpack a zip into folder, refusing anything that could land outside it."""
+def unpacked_size(archive):
+    """Bytes the archive's members say they hold."""
+    with zipfile.ZipFile(archive) as zipped:
+        return sum(info.file_size for info in zipped.infolist())
+
+
+def extract(archive, folder, limit=None):
+    """Unpack a zip into folder, refusing anything that could land outside it,
+    overwrite another member, or unpack to more than `limit` bytes (by default
+    MAX_RATIO x the archive's size; an archive inside an archive gets what its
+    parent left of the parent's limit)."""
     archive, folder = Path(archive), Path(folder)
+    limit = MAX_RATIO * max(archive.stat().st_size, 1) if limit is None else limit
     try:
         zipped = zipfile.ZipFile(archive)
     except zipfile.BadZipFile:
         raise UserError(f"{archive} is not a zip archive: delete it and rerun") from None
     with zipped:
         members = zipped.infolist()
+        if len(members) > MAX_MEMBERS:
+            raise UserError(f"{archive} has {len(members)} members, over {MAX_MEMBERS}: refusing it")
+        seen = set()
         for info in members:
             problem = unsafe_member(info)
+            if problem is None and PurePosixPath(info.filename) in seen:
+                problem = "a second member of the same name"
             if problem:
                 raise UserError(f"{archive}: refusing member {info.filename!r}, {problem}")
+            seen.add(PurePosixPath(info.filename))
         unpacked = sum(info.file_size for info in members)
-        if unpacked > MAX_RATIO * max(archive.stat().st_size, 1):
-            raise UserError(
-                f"{archive} would unpack to {unpacked} bytes, over {MAX_RATIO}x its size: refusing it"
-            )
+        if unpacked > limit:
+            raise UserError(f"{archive} would unpack to {unpacked} bytes, over its limit of {limit}: refusing it")
         for info in tqdm(members, desc=f"unzip {archive.name}", unit="file"):
-            zipped.extract(info, folder)
+            try:
+                zipped.extract(info, folder)  # writes no more than the size the member states
+            except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+                raise UserError(f"{archive}: member {info.filename!r} is damaged ({error}): delete the archive and rerun") from None
     return folder

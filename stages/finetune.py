@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from scipy.stats import ttest_1samp
 
-from stages import backbones, backup, calibration, engines, manifest, params
+from stages import backbones, backup, calibration, engines, manifest, params, registry
 from stages.augment import augmentation
 from stages.errors import run
 from stages.heads import probabilities, targets
@@ -37,7 +37,7 @@ def assemble(extractor, head):
 def build(p):
     """The extractor with its top `finetune.unfreeze` blocks trainable, and the
     name of its first trainable layer; (None, None) for the cnn baseline."""
-    if backbones.BACKBONES[p.model.backbone].from_scratch:
+    if registry.BACKBONES[p.model.backbone].from_scratch:
         return None, None
     extractor = backbones.extractor(p.model)
     return extractor, backbones.unfreeze(backbones.network(extractor), p.model.backbone, p.finetune.unfreeze)
@@ -89,7 +89,7 @@ def views_at_cut(p, bottom, data, count, val_count, folder):
 
 def main():
     p = params.load()
-    backbones.resolve(p)
+    registry.resolve(p)
     t, views = p.train, p.finetune.views
     strategy = setup(t)
     images = manifest.read()

@@ -2,23 +2,40 @@
 
 `clean` writes what `normalize` returns and `predict` feeds it straight to the
 model, so a file is prepared the same way for training and for prediction.
+
+Files are untrusted. Reading is bounded (max_bytes), the pixel count of every
+image in the file, nested ones included (an ICO holding a PNG), is checked
+from its header before it is decoded (max_pixels), and anything that goes
+wrong while decoding one file is that file's BadImage, never an exception
+that stops the caller. A file that cannot be read for lack of permission is
+`unreadable`; other I/O errors (a failing disk) are OSErrors for the caller.
 """
 
 import hashlib
 import io
+import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Pillow's own decompression-bomb limit (89,478,485 pixels): the default of
-# clean.max_pixels and of predict --max-pixels. We check the pixel count
-# ourselves, from the header, before decoding.
+# clean.max_pixels and of predict --max-pixels.
 PILLOW_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
-Image.MAX_IMAGE_PIXELS = None
+# The default of clean.max_bytes: above any everyday photo (a 50-megapixel
+# JPEG is about 30 MB), below what a padded file could make every reader hold.
+MAX_BYTES = 100_000_000
+# Pillow raises DecompressionBombError above 2 x MAX_IMAGE_PIXELS (set per call
+# by limit_pixels) and only warns between 1x and 2x: the error is the check.
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 SYSTEM_FILES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
 JPEG_QUALITY = 95
 EXIF_ORIENTATION = 0x0112
+# A JPEG kept byte for byte may carry this much beyond its pixels (EXIF, ICC
+# profile, thumbnail); a larger file has trailing data and is re-encoded.
+METADATA_BYTES = 1 << 20
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
 class BadImage(Exception):
@@ -28,7 +45,7 @@ class BadImage(Exception):
         self.detail = detail
 
 
-def normalize(path, min_side=1, max_pixels=None):
+def normalize(path, min_side=1, max_pixels=PILLOW_MAX_PIXELS, max_bytes=MAX_BYTES):
     """Return (jpeg_bytes, digest of the decoded pixels), or raise BadImage.
 
     The file is decoded fully, so truncated and corrupt files fail here. JPEGs
@@ -38,36 +55,80 @@ def normalize(path, min_side=1, max_pixels=None):
     path = Path(path)
     if path.name.startswith(".") or path.name.lower() in SYSTEM_FILES:
         raise BadImage("system_file")
-    if path.stat().st_size == 0:
-        raise BadImage("empty")
+    data = read(path, max_bytes)
     try:
-        image = Image.open(path)  # reads the header only
+        return convert(data, min_side, max_pixels)
+    except (BadImage, MemoryError):
+        raise
+    except Image.DecompressionBombError:
+        raise BadImage("too_large", f"an image in the file has more than {max_pixels} pixels") from None
+    except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, struct.error...
+        raise BadImage("corrupt", f"{type(error).__name__}: {error}") from None
+
+
+def read(path, max_bytes):
+    """The file's bytes, reading no more than max_bytes + 1 of them."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(max_bytes + 1)
+    except PermissionError as error:
+        raise BadImage("unreadable", error.strerror) from None
+    if not data:
+        raise BadImage("empty")
+    if len(data) > max_bytes:
+        raise BadImage("too_large", f"more than {max_bytes} bytes (clean.max_bytes)")
+    return data
+
+
+def limit_pixels(max_pixels):
+    """Make Pillow refuse, in `open`, any image over max_pixels: also the images
+    that some formats decode while opening (ICO's embedded PNG)."""
+    Image.MAX_IMAGE_PIXELS = (max_pixels + 1) // 2
+
+
+def convert(data, min_side, max_pixels):
+    limit_pixels(max_pixels)
+    try:
+        image = Image.open(io.BytesIO(data))  # reads the header only
     except UnidentifiedImageError:
         raise BadImage("not_image") from None
-    except Exception as error:  # a header Pillow recognises but cannot parse
-        raise BadImage("corrupt", str(error)) from None
     with image:
-        pixels = image.width * image.height
-        if max_pixels and pixels > max_pixels:
+        if image.width * image.height > max_pixels:
             raise BadImage("too_large", f"{image.width}x{image.height} pixels")
-        try:
-            image.load()
-        except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError...
-            raise BadImage("corrupt", str(error)) from None
+        image.load()
         keep_bytes = (
             image.format == "JPEG"
             and image.mode == "RGB"
             and image.getexif().get(EXIF_ORIENTATION, 1) == 1
+            and len(data) <= 3 * image.width * image.height + METADATA_BYTES
         )
-        rgb = to_rgb(ImageOps.exif_transpose(image))
+        rgb = to_rgb(to_8bit(ImageOps.exif_transpose(image)))
     if min(rgb.size) < min_side:
         raise BadImage("too_small", f"{rgb.width}x{rgb.height}")
     digest = hashlib.sha256(repr(rgb.size).encode() + rgb.tobytes()).hexdigest()
     if keep_bytes:
-        return path.read_bytes(), digest
+        return data, digest
     buffer = io.BytesIO()
     rgb.save(buffer, "JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue(), digest
+
+
+def to_8bit(image):
+    """8-bit grey for images of more bits per pixel, scaled by their real range
+    (Pillow's convert would clip them): 16-bit by 1/257, 32-bit integers when
+    they hold 16-bit values, floats when they are in [0, 1]; others are refused."""
+    if image.mode not in (*SIXTEEN_BIT, "I", "F"):
+        return image
+    values = np.asarray(image).astype("float64")
+    if image.mode == "F":
+        if not (np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1):
+            raise BadImage("unsupported", "32-bit float pixels outside [0, 1]")
+        values = values * 255
+    else:
+        if values.min() < 0 or values.max() > 65535:
+            raise BadImage("unsupported", "32-bit integer pixels beyond the 16-bit range")
+        values = values / 257
+    return Image.fromarray(np.round(values).astype("uint8"), "L")
 
 
 def to_rgb(image):

@@ -4,10 +4,11 @@
 silently ignored: every stage validates the whole file, and unknown keys fail.
 Values whose allowed set is another module's fact (backbone names, export
 formats, what `auto` means for a backbone) are checked by that module
-(`backbones.resolve`, `formats.check`), so that editing the backbone registry does not rerun `download`.
+(`registry.resolve`, `formats.check`), so that editing the backbone registry does not rerun `download`.
 `python -m stages.check` checks the whole file by hand.
 """
 
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -37,6 +38,8 @@ def number(low=None, high=None, *, integer=False, open_low=False, open_high=Fals
         kind = int if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kind):
             return f"must be {'an integer' if integer else 'a number'}" + (" or null" if null else "")
+        if not math.isfinite(value):
+            return "must be a finite number"
         too_low = low is not None and (value <= low if open_low else value < low)
         too_high = high is not None and (value >= high if open_high else value > high)
         if too_low or too_high:
@@ -48,7 +51,7 @@ def number(low=None, high=None, *, integer=False, open_low=False, open_high=Fals
 
 
 def auto_or(check):
-    """`auto` (the backbone's recipe: backbones.resolve) or a value `check` accepts."""
+    """`auto` (the backbone's recipe: registry.resolve) or a value `check` accepts."""
 
     def either(value):
         if value != "auto":
@@ -92,6 +95,20 @@ def text(null=False):
     return check
 
 
+# Upper bounds, so that an absurd value stops here with its key named rather
+# than as an out-of-memory error hours later: a batch of 32 images of 1,024 px
+# is already 400 MB of floats, K views are K copies of the training set on disk,
+# and no backbone here has more than 100 blocks to unfreeze.
+MAX_IMAGE_SIZE = 1024
+MAX_BATCH = 1024
+MAX_VIEWS = 32
+MAX_FOLDS = 20
+MAX_BLOCKS = 100
+MAX_EPOCHS = 10_000
+MAX_UNITS = 16_384
+MAX_GALLERY = 1_000
+MAX_CALIBRATION = 10_000
+
 SCHEMA = {
     "data": {
         "source": choice(*SOURCES),
@@ -102,6 +119,7 @@ SCHEMA = {
     "clean": {
         "min_side": number(1, integer=True),
         "max_pixels": number(1, integer=True),
+        "max_bytes": number(1, integer=True),
     },
     "split": {
         "val": number(0, 1, open_low=True, open_high=True),
@@ -109,24 +127,24 @@ SCHEMA = {
         "seed": number(0, integer=True),
     },
     "audit": {
-        "folds": number(2, integer=True),
+        "folds": number(2, MAX_FOLDS, integer=True),
         "duplicate_similarity": number(0, 1, open_low=True),
         "outliers": number(0, 1),
-        "gallery": number(1, integer=True),
+        "gallery": number(1, MAX_GALLERY, integer=True),
     },
     "model": {
-        "backbone": text(),  # backbones.resolve
+        "backbone": text(),  # registry.resolve
         "weights": text(),
-        "image_size": auto_or(number(1, integer=True)),
-        "alpha": number(0, open_low=True),  # backbones.resolve
+        "image_size": auto_or(number(1, MAX_IMAGE_SIZE, integer=True)),
+        "alpha": number(0, open_low=True),  # registry.resolve
         "pooling": choice("avg", "flatten"),
     },
     "features": {
-        "batch_size": number(1, integer=True),
+        "batch_size": number(1, MAX_BATCH, integer=True),
         "engine": auto_or(choice("tensorflow", "onnxruntime")),
     },
     "head": {
-        "units": number(0, integer=True),
+        "units": number(0, MAX_UNITS, integer=True),
         "dropout": number(0, 1, open_high=True),
     },
     "train": {
@@ -134,18 +152,18 @@ SCHEMA = {
         "loss": choice(*LOSSES),
         "lr": auto_or(number(0, open_low=True)),
         "momentum": number(0, 1, open_high=True),
-        "batch_size": number(1, integer=True),
-        "epochs": number(1, integer=True),
+        "batch_size": number(1, MAX_BATCH, integer=True),
+        "epochs": number(1, MAX_EPOCHS, integer=True),
         "patience": number(0, integer=True),
         "seed": number(0, integer=True),
         "distribute": choice("none", "auto", "mirrored", "multiworker"),
         "mixed_precision": boolean,
     },
     "finetune": {
-        "unfreeze": auto_or(number(0, integer=True)),  # blocks
+        "unfreeze": auto_or(number(0, MAX_BLOCKS, integer=True)),  # blocks; backbones.unfreeze: of this network
         "lr": auto_or(number(0, open_low=True)),
-        "epochs": auto_or(number(0, integer=True)),
-        "views": number(0, integer=True),
+        "epochs": auto_or(number(0, MAX_EPOCHS, integer=True)),
+        "views": number(0, MAX_VIEWS, integer=True),
     },
     "augment": {
         "flip": choice("none", "horizontal", "vertical", "horizontal_and_vertical"),
@@ -158,7 +176,7 @@ SCHEMA = {
     },
     "export": {
         "formats": names,  # formats.check
-        "calibration_images": number(1, integer=True),
+        "calibration_images": number(1, MAX_CALIBRATION, integer=True),
     },
 }
 
@@ -212,11 +230,31 @@ def check_together(p):
             )
         if not Path(p.data.local_dir).is_dir():
             raise UserError(f"{PARAMS_FILE}: data.local_dir = {p.data.local_dir!r} is not a folder")
+        output = overlapping_output(p.data.local_dir)
+        if output:
+            raise UserError(
+                f"{PARAMS_FILE}: data.local_dir = {p.data.local_dir!r} overlaps {output}, which the pipeline "
+                "deletes and rewrites: move your photos to a folder of their own (e.g. outside the project)"
+            )
     if p.model.weights not in ("imagenet", "none") and not Path(p.model.weights).is_file():
         raise UserError(
             f"{PARAMS_FILE}: model.weights = {p.model.weights!r} must be imagenet, none, "
             "or the path of a Keras weights file (.h5 / .weights.h5)"
         )
+
+
+def overlapping_output(folder):
+    """The pipeline output (dvc.yaml's outs) that `folder` is, holds or lies in, or None."""
+    pipeline = Path("dvc.yaml")
+    if not pipeline.exists():
+        return None
+    folder = Path(folder).resolve()
+    for stage in yaml.safe_load(pipeline.read_text())["stages"].values():
+        for out in stage.get("outs", []):
+            name = out if isinstance(out, str) else next(iter(out))
+            if folder.is_relative_to(Path(name).resolve()) or Path(name).resolve().is_relative_to(folder):
+                return name
+    return None
 
 
 def read(path=PARAMS_FILE):

@@ -1,9 +1,12 @@
 """Where each stage writes: the same paths that dvc.yaml declares."""
 
 import json
+import os
 from pathlib import Path
 
 RAW = Path("data/raw")
+RENAMED = Path("data/renamed.csv")
+SCAN = Path("data/scan.json")
 CLEAN = Path("data/clean")
 CLEAN_IMAGES = CLEAN / "images"
 REJECTED = CLEAN / "rejected.csv"
@@ -30,14 +33,22 @@ AUDIT_REPORT = Path("metrics/audit.json")
 FLAGGED = AUDIT / "flagged.csv"
 
 
+def printable(path):
+    """str(path), each byte of its name that is not UTF-8 written as %XX: a name
+    that CSV, JSON, TensorFlow and DVC can all take (an old camera's or Windows
+    machine's "caf\\xe9.jpg" becomes "caf%E9.jpg")."""
+    # Python reads such a byte b as the lone surrogate U+DC00 + b (PEP 383).
+    return "".join(f"%{ord(c) - 0xDC00:02X}" if "\udc80" <= c <= "\udcff" else c for c in str(path))
+
+
 def raw_label(raw):
     """data/raw/cat/x.png -> cat: the class folder an image came from."""
-    return Path(raw).relative_to(RAW).parts[0]
+    return printable(Path(raw).relative_to(RAW).parts[0])
 
 
 def clean_image(raw):
     """data/raw/cat/x.png -> data/clean/images/cat/x.png.jpg (content is always JPEG)."""
-    relative = Path(raw).relative_to(RAW)
+    relative = Path(printable(Path(raw).relative_to(RAW)))
     if relative.suffix.lower() not in (".jpg", ".jpeg"):
         relative = relative.with_name(relative.name + ".jpg")
     return CLEAN_IMAGES / relative
@@ -60,6 +71,13 @@ def read_json(path):
 
 
 def write_json(path, data):
+    """Write atomically: a run killed mid-write leaves the old file or the new one."""
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_text(path, text):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    part = path.with_name(f".{path.name}.part")
+    part.write_text(text)
+    os.replace(part, path)

@@ -3,19 +3,22 @@
 Reads any format that `export` writes (--model models/export/model.tflite, ...).
 Prints one JSON line per image, in input order: {"path", "label", "confidence"}
 (and "top_k" with --top-k K, "explanation" with --explain DIR), or {"path",
-"error"} for a file that cannot be read; exits 1 if any failed. Confidences are
-calibrated with the temperature in model.json; --tta averages each image with
-its mirror image; --explain writes a Grad-CAM figure per image.
+"error"} for a file that cannot be read; exits 1 if any failed. A name that is
+not UTF-8 is printed with each such byte as %XX, and the exact name follows
+as "path_base64". Confidences are calibrated with the temperature in
+model.json; --tta averages each image with its mirror image; --explain writes
+a Grad-CAM figure per image.
 
-Files are untrusted: each is checked as `clean` checks it (pixel count from
-the header before any decoding, then a full decode) and decoded and resized
-on its own (one per core at a time), so one hostile file is one error line,
-and memory is bounded by one full-size image per core plus a batch of resized
-ones.
+Files are untrusted: each is checked as `clean` checks it (at most
+--max-bytes read, pixel counts from the headers before any decoding, then a
+full decode) and decoded and resized on its own, at most DECODERS at a time,
+so one hostile file is one error line and memory is bounded (README, "Untrusted
+input"). Model files are trusted: a SavedModel or .keras file can run code.
 """
 
 import argparse
-import glob
+import base64
+import io
 import itertools
 import json
 import os
@@ -24,15 +27,21 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
+from wcmatch import glob
 
 from stages import formats
 from stages.errors import UserError, run
-from stages.images import PILLOW_MAX_PIXELS, BadImage, normalize
+from stages.images import MAX_BYTES, PILLOW_MAX_PIXELS, BadImage, normalize
 from stages.params import PARAMS_FILE
-from stages.paths import MODEL, model_info, read_json
+from stages.paths import MODEL, model_info, printable, read_json
 
 CHUNK = 32
+# Images decoded at once: each may hold max_bytes of file and about 16 bytes per
+# pixel while decoding, so memory is bounded on a machine of any core count.
+DECODERS = min(os.cpu_count() or 1, 4)
+# `**` does not enter linked folders: two links to `.` would repeat every path forever.
+GLOB = glob.GLOBSTAR | glob.BRACE
 
 
 def expand(paths):
@@ -40,8 +49,8 @@ def expand(paths):
     problem is None or the BadImage to report instead of reading the file."""
     for given in paths:
         path = Path(given)
-        if not path.exists() and glob.has_magic(given):
-            yield from expand(sorted(glob.glob(given, recursive=True)))
+        if not os.path.lexists(path) and glob.is_magic(given, flags=GLOB):
+            yield from expand(sorted(glob.glob(given, flags=GLOB)))
         elif path.is_dir():
             yield from walk(path)
         else:
@@ -49,22 +58,40 @@ def expand(paths):
 
 
 def walk(folder):
-    """The files under `folder`, sorted, hidden ones left out. A symlink that leads
-    outside the folder is not followed: it is an error line."""
+    """The files under `folder`, sorted, hidden ones left out. Linked folders are
+    not entered; a symlink that leads outside the folder, or nowhere, and a
+    folder that cannot be read are error lines."""
     root = folder.resolve()
     found = []
-    for top, dirs, files in os.walk(folder):  # does not enter linked folders
+
+    def unreadable(error):
+        found.append((Path(error.filename), BadImage("unreadable", f"a folder: {error.strerror}")))
+
+    for top, dirs, files in os.walk(folder, onerror=unreadable):
         dirs[:] = [name for name in dirs if not name.startswith(".")]
         for name in [*dirs, *files]:
             path = Path(top) / name
             if name.startswith("."):
                 continue
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
-                detail = f"leads to {os.readlink(path)}, outside {folder}; not followed"
-                found.append((path, BadImage("symlink_outside", detail)))
-            elif name in files:
+            if path.is_symlink():
+                problem = link_problem(path, root, folder)
+                if problem:
+                    found.append((path, problem))
+                    continue
+            if name in files:
                 found.append((path, None))
     return sorted(found, key=lambda pair: pair[0])
+
+
+def link_problem(path, root, folder):
+    """Why the symlink `path` is not followed, or None."""
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError) as error:  # Python 3.11 raises RuntimeError for a loop
+        return BadImage("broken_link", str(error))
+    if not target.is_relative_to(root):
+        return BadImage("symlink_outside", f"leads to {printable(os.readlink(path))}, outside {printable(folder)}; not followed")
+    return None
 
 
 def load_model(path):
@@ -76,22 +103,23 @@ def load_model(path):
 
 
 def limits():
-    """clean's min_side and max_pixels from params.yaml, or no size minimum and Pillow's limit."""
+    """clean's min_side, max_pixels and max_bytes from params.yaml, or no size
+    minimum and the defaults."""
     if PARAMS_FILE.exists():
         from stages import params
 
         clean = params.load().clean
-        return clean.min_side, clean.max_pixels
-    return 1, PILLOW_MAX_PIXELS
+        return clean.min_side, clean.max_pixels, clean.max_bytes
+    return 1, PILLOW_MAX_PIXELS, MAX_BYTES
 
 
-def pixels(path, size, min_side, max_pixels):
+def pixels(path, size, min_side, max_pixels, max_bytes):
     """The image's uint8 pixels as every model takes them, or raise BadImage."""
     import tensorflow as tf
 
     from stages.inputs import decode
 
-    jpeg = normalize(path, min_side, max_pixels)[0]
+    jpeg = normalize(path, min_side, max_pixels, max_bytes)[0]
     try:
         return decode(jpeg, size).numpy()
     except tf.errors.OpError as error:
@@ -108,71 +136,94 @@ def classify(model, info, images, flip):
     return calibration.scaled(scores, info["temperature"])
 
 
-def explain(keras_model, images, lines, folder, first):
-    """One Grad-CAM figure per image into `folder`, numbered from `first`; its path goes into the line."""
+def explain(keras_model, images, readable, args, first):
+    """One Grad-CAM figure per (path, line) of `readable` into args.explain, numbered
+    from `first`; its path goes into the line."""
     from stages import figures, gradcam  # figures first: it selects matplotlib's file-only backend
 
     import matplotlib.pyplot as plt
 
+    folder = Path(args.explain)
     folder.mkdir(parents=True, exist_ok=True)
-    for number, (line, heatmap) in enumerate(zip(lines, gradcam.heatmaps(keras_model, images)[0]), first):
+    heatmaps = gradcam.heatmaps(keras_model, images)[0]
+    for number, ((path, line), heatmap) in enumerate(zip(readable, heatmaps), first):
         figure, (photo, explained) = plt.subplots(1, 2, figsize=(8, 4.3))
-        with Image.open(line["path"]) as original:
-            original = ImageOps.exif_transpose(original).convert("RGB")
+        # The photo as checked and normalised (it passed once: it passes again).
+        with Image.open(io.BytesIO(normalize(path, 1, args.max_pixels, args.max_bytes)[0])) as original:
+            original = original.convert("RGB")
         photo.imshow(original)
         photo.axis("off")
         figures.overlay(explained, original, heatmap, "where the model looked (Grad-CAM)")
-        figure.suptitle(f"{Path(line['path']).name}: {line['label']}, {line['confidence']:.1%}")
-        line["explanation"] = str(folder / f"{number:05d}-{Path(line['path']).stem}.png")
+        name = Path(line["path"])
+        figure.suptitle(f"{name.name}: {line['label']}, {line['confidence']:.1%}")
+        line["explanation"] = str(folder / f"{number:05d}-{name.stem}.png")
         figure.savefig(line["explanation"], dpi=100)
         plt.close(figure)
 
 
-def prepare(item, size, min_side, max_pixels):
+def describe(path):
+    """The start of a path's line: its printable name, and its exact bytes where they differ."""
+    line = {"path": printable(path)}
+    if line["path"] != str(path):
+        line["path_base64"] = base64.b64encode(os.fsencode(path)).decode()
+    return line
+
+
+def prepare(item, size, min_side, max_pixels, max_bytes):
     """(line, pixels) for one (path, problem); pixels is None for a file that cannot be read."""
     path, problem = item
+    line = describe(path)
     try:
         if problem:
             raise problem
-        return {"path": str(path)}, pixels(path, size, min_side, max_pixels)
+        return line, pixels(path, size, min_side, max_pixels, max_bytes)
     except (BadImage, OSError) as error:
-        return {"path": str(path), "error": str(error)}, None
+        return {**line, "error": str(error)}, None
 
 
 def predict_chunk(model, info, chunk, args, min_side, keras_model, first):
     """Print one line per (path, problem), the first being input number `first`; return how many failed."""
     import numpy as np
 
-    # One file per core at a time: Pillow and TensorFlow decode outside the GIL.
-    with ThreadPoolExecutor(os.cpu_count()) as pool:
+    # Pillow and TensorFlow decode outside the GIL.
+    with ThreadPoolExecutor(DECODERS) as pool:
         prepared = list(pool.map(partial(prepare, size=info["image_size"], min_side=min_side,
-                                         max_pixels=args.max_pixels), chunk))
+                                         max_pixels=args.max_pixels, max_bytes=args.max_bytes), chunk))
     lines = [line for line, _ in prepared]
     images = [image for _, image in prepared if image is not None]
-    readable = [line for line in lines if "error" not in line]
+    readable = [(path, line) for (path, _), (line, image) in zip(chunk, prepared) if image is not None]
     if images:
         images = np.stack(images)
-        for line, row in zip(readable, classify(model, info, images, args.tta)):
+        for (_, line), row in zip(readable, classify(model, info, images, args.tta)):
             ranked = row.argsort()[::-1]
             best = int(ranked[0])
             line.update(label=info["classes"][best], confidence=float(row[best]))
             if args.top_k:
                 line["top_k"] = [{"label": info["classes"][i], "confidence": float(row[i])} for i in ranked[:args.top_k]]
         if keras_model:
-            explain(keras_model, images, readable, Path(args.explain), first)
+            explain(keras_model, images, readable, args, first)
     for line in lines:
         print(json.dumps(line), flush=True)
     return len(lines) - len(readable)
 
 
+def positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
+
+
 def main():
-    min_side, max_pixels = limits()
+    min_side, max_pixels, max_bytes = limits()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="image files, folders or globs")
     parser.add_argument("--model", default=str(MODEL), help=f"the model: {formats.READABLE} (default %(default)s)")
     parser.add_argument("--top-k", type=int, default=0, metavar="K", help="also list the K best classes")
-    parser.add_argument("--max-pixels", type=int, default=max_pixels,
+    parser.add_argument("--max-pixels", type=positive, default=max_pixels,
                         help="refuse images with more pixels, before decoding them (default: clean.max_pixels, %(default)s)")
+    parser.add_argument("--max-bytes", type=positive, default=max_bytes,
+                        help="refuse larger files, reading no further (default: clean.max_bytes, %(default)s)")
     parser.add_argument("--tta", action="store_true", help="average each image with its mirror image")
     parser.add_argument("--explain", metavar="DIR", help="write a Grad-CAM figure per image into DIR (Keras model only)")
     args = parser.parse_args()

@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from stages.errors import UserError
-from stages.fetch import download, extract
+from stages.fetch import MAX_RATIO, download, extract, unpacked_size
 
 DOWNLOADS = Path("data/downloads")
 
@@ -62,8 +62,10 @@ def kaggle(data, work):
             f"Kaggle download failed ({error}). Have you accepted the dogs-vs-cats rules? "
             "No network? Use data.source: local"
         ) from None
-    extract(DOWNLOADS / "dogs-vs-cats.zip", work / "outer")
-    extract(work / "outer/train.zip", work / "inner")
+    outer = DOWNLOADS / "dogs-vs-cats.zip"
+    extract(outer, work / "outer")
+    # The inner zip may unpack to what the outer one's limit has left, not 100x again.
+    extract(work / "outer/train.zip", work / "inner", MAX_RATIO * outer.stat().st_size - unpacked_size(outer))
     return label_by_name(work / "inner", work / "classes")
 
 

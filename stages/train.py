@@ -5,7 +5,7 @@ whole network is trained here, with augmentation. Writes models/head.keras,
 the per-epoch log under logs/train/ and the training time in metrics/train.json.
 """
 
-from stages import backbones, manifest, params
+from stages import manifest, params, registry
 from stages.augment import augmentation
 from stages.errors import run
 from stages.heads import dense_head, small_cnn, targets
@@ -16,13 +16,13 @@ from stages.training import EpochSeeds, fit, optimizer, setup
 
 def main():
     p = params.load()
-    backbones.resolve(p)
+    registry.resolve(p)
     t = p.train
     strategy = setup(t)
     classes = len(manifest.classes(manifest.read()))
     x_train, y_train = read_features("train")
     x_val, y_val = read_features("val")
-    from_scratch = backbones.BACKBONES[p.model.backbone].from_scratch
+    from_scratch = registry.BACKBONES[p.model.backbone].from_scratch
     with strategy.scope():
         build = small_cnn if from_scratch else dense_head
         model = build(x_train.shape[1:], classes, p.head, t.loss)

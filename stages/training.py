@@ -101,8 +101,23 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
         if self.best_epoch == epoch:
-            np.savez(self.best_file, *self.best_weights)
+            backup.save_arrays(self.best_file, self.best_weights)
         write_json(self.state, {"wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch})
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """End the stage with one line when a loss stops being a number, before the
+    epoch is backed up or a model saved (Keras' TerminateOnNaN would only end
+    training, and the stage would save the broken model)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in ("loss", "val_loss"):
+            value = float((logs or {}).get(key, 0.0))
+            if not np.isfinite(value):
+                raise UserError(
+                    f"{key} became {value} in epoch {epoch + 1}: training diverged; no model was saved. "
+                    "Lower the learning rate (train.lr, finetune.lr)"
+                )
 
 
 def fit(model, data, val, *, seeds, epochs, patience, log_dir):
@@ -120,7 +135,7 @@ def fit(model, data, val, *, seeds, epochs, patience, log_dir):
     metadata = folder / "training_metadata.json"  # BackupAndRestore's: epochs done
     done = json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
     # dvclive before BackupAndRestore: an epoch is logged before it counts as done.
-    callbacks = [seeds, EarlyStopping(folder, patience)]
+    callbacks = [seeds, StopOnNaN(), EarlyStopping(folder, patience)]
     start, ran = time.perf_counter(), 0
     with Live(str(log_dir), dvcyaml=None, save_dvc_exp=False, resume=bool(done)) as live:
         live.step = done  # one step per epoch (dvclive cannot tell "step 0 done" from "nothing done")

@@ -1,7 +1,9 @@
 """Helpers: tiny generated image sets and throw-away copies of the project."""
 
+import io
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +46,58 @@ def make_images(root, per_class=16, classes=("cat", "dog"), seed=0):
             pixels = rng.normal(COLORS[name], 45, (height, width, 3))
             Image.fromarray(np.clip(pixels, 0, 255).astype("uint8")).save(folder / f"{name}.{i}.jpg")
     return Path(root)
+
+
+def jpeg(size=(64, 64), color=(200, 70, 60), **options):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+def bad_exif_jpeg():
+    """A JPEG whose EXIF orientation block has two flipped bytes: Pillow's
+    exif_transpose raises TypeError on it (found by mutating the block)."""
+    image = Image.new("RGB", (60, 40), (200, 0, 0))
+    exif = image.getexif()
+    exif[0x0112], exif[0x010F] = 6, "Camera"
+    data = bytearray(jpeg((60, 40), (200, 0, 0), exif=exif))
+    start = data.find(b"Exif")
+    data[start + 17], data[start + 59] = 31, 153
+    return bytes(data)
+
+
+def ico_holding(png_size):
+    """An ICO whose one entry is a PNG of png_size (the ICO header says 256 x 256)."""
+    buffer = io.BytesIO()
+    Image.new("1", png_size).save(buffer, "PNG")
+    png = buffer.getvalue()
+    return struct.pack("<HHHBBBBHHII", 0, 1, 1, 0, 0, 0, 0, 1, 32, len(png), 22) + png
+
+
+def make_hostile(folder):
+    """One file of each kind a hostile-input review found; returns HOSTILE."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "exif.jpg").write_bytes(bad_exif_jpeg())
+    (folder / "bomb.ico").write_bytes(ico_holding((10000, 10000)))
+    with open(folder / "padded.jpg", "wb") as f:  # 200 MB, sparse: costs no disk
+        f.write(jpeg())
+        f.truncate(200_000_000)
+    (folder / "trailing.jpg").write_bytes(jpeg(color=(60, 80, 200)) + os.urandom(2_000_000))
+    Image.fromarray(np.full((48, 48), 20000, "uint16")).save(folder / "grey16.png")
+    Image.fromarray(np.full((48, 48), 0.5, "float32")).save(folder / "float.tif")
+    Image.fromarray(np.full((48, 48), 7.5, "float32")).save(folder / "float_range.tif")
+    Image.new("RGB", (50, 50), (200, 200, 10)).save(folder / "a.png")
+    Image.new("RGB", (50, 50), (10, 10, 10)).save(folder / "a.png.jpg")  # clean would name both a.png.jpg
+    (folder / os.fsdecode(b"caf\xe9.jpg")).write_bytes(jpeg(color=(10, 200, 10)))
+    (folder / "loop.jpg").symlink_to("loop.jpg")
+    return HOSTILE
+
+
+# make_hostile's files (printable names): the reason each is refused, None if usable.
+HOSTILE = {"exif.jpg": "corrupt", "bomb.ico": "too_large", "padded.jpg": "too_large", "trailing.jpg": None,
+           "grey16.png": None, "float.tif": None, "float_range.tif": "unsupported", "a.png": None,
+           "a.png.jpg": None, "caf%E9.jpg": None, "loop.jpg": "broken_link"}
 
 
 def environment():

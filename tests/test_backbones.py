@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from stages import backbones
-from stages.backbones import BACKBONES
+from stages.registry import BACKBONES
 
 FEATURES = {"vgg16": 512, "resnet50v2": 2048, "inceptionv3": 2048, "mobilenetv2": 1280, "efficientnetv2b0": 1280,
             "efficientnetv2s": 1280, "convnext_tiny": 768, "mobilenetv3large": 960}

@@ -1,41 +1,18 @@
 """dvc.yaml lists exactly the Python files each stage runs, so that an edit to
 any of them reruns the stage and nothing else does."""
 
-import ast
-
 import pytest
 import yaml
 
 from conftest import ROOT
+from tools.deps import closure, imported_files, written
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
-def imported_files(path):
-    """The stages/ files that one file imports (at any depth of the file)."""
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        for name in names:
-            file = ROOT / (name.replace(".", "/") + ".py")
-            if name.startswith("stages.") and file.is_file():
-                yield file
-
-
-def closure(module):
-    """The files a `python -m <module>` run executes from stages/, the package's __init__ included."""
-    seen = {ROOT / "stages/__init__.py"}
-    todo = [ROOT / (module.replace(".", "/") + ".py")]
-    while todo:
-        file = todo.pop()
-        if file not in seen:
-            seen.add(file)
-            todo.extend(imported_files(file))
-    return {file.relative_to(ROOT).as_posix() for file in seen}
+def test_dvc_yaml_is_what_tools_deps_writes():
+    text = (ROOT / "dvc.yaml").read_text()
+    assert written(text) == text, "run `python -m tools.deps` to update dvc.yaml's code dependencies"
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))

@@ -21,7 +21,7 @@ def validate(raw):
 
 def with_change(section, key, value):
     params = copy.deepcopy(DEFAULTS)
-    params["data"]["local_dir"] = str(ROOT)  # any existing folder
+    params["data"]["local_dir"] = str(ROOT / "tests")  # any existing folder the pipeline does not write
     params["data"]["source"] = "local"
     if value is DELETE:
         del params[section][key]
@@ -49,10 +49,10 @@ def test_auto_follows_the_backbone_and_explicit_values_win():
 
 
 def test_auto_keeps_frozen_passes_on_tensorflow_where_it_has_a_gpu(monkeypatch):
-    from stages import backbones
+    from stages import registry
 
     raw = with_change("model", "backbone", "mobilenetv2")
-    monkeypatch.setattr(backbones, "gpus", lambda: ["/physical_device:GPU:0"])
+    monkeypatch.setattr(registry, "gpus", lambda: ["/physical_device:GPU:0"])
     assert validate(raw).features.engine == "tensorflow"
     raw["features"]["engine"] = "onnxruntime"  # asked for: kept
     assert validate(raw).features.engine == "onnxruntime"
@@ -77,7 +77,15 @@ def test_auto_keeps_frozen_passes_on_tensorflow_where_it_has_a_gpu(monkeypatch):
         ("train", "lr", 0, "train.lr = 0 must be in (0, inf]"),
         ("head", "dropout", True, "head.dropout = True must be a number"),
         ("train", "seed", DELETE, "missing key 'train.seed'"),
-        ("audit", "folds", 1, "audit.folds = 1 must be in [2, inf]"),
+        ("audit", "folds", 1, "audit.folds = 1 must be in [2, 20]"),
+        ("split", "val", float("nan"), "split.val = nan must be a finite number"),
+        ("train", "lr", float("inf"), "train.lr = inf must be a finite number"),
+        ("finetune", "lr", float("nan"), "finetune.lr = nan must be a finite number, or auto"),
+        ("model", "image_size", 100_000, "model.image_size = 100000 must be in [1, 1024], or auto"),
+        ("train", "batch_size", 10**6, "train.batch_size = 1000000 must be in [1, 1024]"),
+        ("finetune", "views", 1000, "finetune.views = 1000 must be in [0, 32]"),
+        ("finetune", "unfreeze", 10**4, "finetune.unfreeze = 10000 must be in [0, 100], or auto"),
+        ("clean", "max_bytes", 0, "clean.max_bytes = 0 must be in [1, inf]"),
         ("audit", "duplicate_similarity", 1.5, "audit.duplicate_similarity = 1.5 must be in (0, 1]"),
         ("evaluate", "tta", "yes", "evaluate.tta = 'yes' must be true or false"),
         ("features", "engine", "fast", "features.engine = 'fast' must be one of: tensorflow, onnxruntime, or auto"),
@@ -92,6 +100,20 @@ def test_bad_values_name_the_key(section, key, value, message):
         validate(with_change(section, key, value))
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("inside", ["data/raw", "data/raw/cat", "data", "models/export", "."])
+def test_local_dir_that_the_pipeline_writes_is_refused(inside, tmp_path, monkeypatch):
+    """data.local_dir: data/raw once let `download` delete the user's photos."""
+    for name in ("dvc.yaml", "params.yaml"):
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    (tmp_path / inside).mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    raw = with_change("data", "local_dir", inside)
+    with pytest.raises(UserError, match=r"overlaps (data/raw|models/export|data/.*), which the pipeline deletes"):
+        validate(raw)
+    (tmp_path / "photos").mkdir()
+    assert validate(with_change("data", "local_dir", "photos")).data.local_dir == "photos"
 
 
 def test_unknown_section():
