@@ -5,17 +5,15 @@ Writes data/clean/images/<class>/ (RGB JPEGs), data/clean/rejected.csv
 """
 
 import csv
-import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from pathlib import Path
 
 from tqdm.contrib.concurrent import process_map
 
 from stages import params
 from stages.errors import UserError, run
-from stages.images import BadImage, normalize
+from stages.images import DECODERS, BadImage, normalize
 from stages.paths import (
     CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED, clean_image, printable, raw_label, write_json,
 )
@@ -97,7 +95,7 @@ def undecodable(paths):
             raise UserError(f"clean: TensorFlow could not read {path} ({error.message}); fix it and rerun") from None
         return None
 
-    with ThreadPoolExecutor(os.cpu_count()) as pool:  # eager ops release the GIL
+    with ThreadPoolExecutor(DECODERS) as pool:  # eager ops release the GIL
         return dict(found for found in pool.map(refused, paths) if found)
 
 
@@ -142,7 +140,7 @@ def main():
     clashes = name_clashes(sources)
     work = partial(clean_one, min_side=p.clean.min_side, max_pixels=p.clean.max_pixels, max_bytes=p.clean.max_bytes)
     cleaned = iter(process_map(
-        work, [s for s in sources if s not in clashes], max_workers=os.cpu_count(), chunksize=64, desc="clean", unit="img"
+        work, [s for s in sources if s not in clashes], max_workers=DECODERS, chunksize=64, desc="clean", unit="img"
     ))
     results = [
         (s, "name_clash", f"its clean name is taken by {printable(clashes[s])}: rename one of them", None)

@@ -13,6 +13,7 @@ that stops the caller. A file that cannot be read for lack of permission is
 
 import hashlib
 import io
+import os
 import warnings
 from pathlib import Path
 
@@ -28,6 +29,11 @@ MAX_BYTES = 100_000_000
 # Pillow raises DecompressionBombError above 2 x MAX_IMAGE_PIXELS (set per call
 # by limit_pixels) and only warns between 1x and 2x: the error is the check.
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+# Images decoded at once (predict's threads, clean's processes): each may hold
+# max_bytes of file and about 16 bytes per pixel while decoding (14 measured),
+# so memory is bounded on a machine of any core count (README, "Untrusted input").
+DECODERS = min(os.cpu_count() or 1, 4)
 
 SYSTEM_FILES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
 JPEG_QUALITY = 95

@@ -32,14 +32,11 @@ from wcmatch import glob
 
 from stages import formats
 from stages.errors import UserError, run
-from stages.images import MAX_BYTES, PILLOW_MAX_PIXELS, BadImage, normalize
+from stages.images import DECODERS, MAX_BYTES, PILLOW_MAX_PIXELS, BadImage, normalize
 from stages.params import PARAMS_FILE
 from stages.paths import MODEL, model_info, printable, read_json
 
 CHUNK = 32
-# Images decoded at once: each may hold max_bytes of file and about 16 bytes per
-# pixel while decoding, so memory is bounded on a machine of any core count.
-DECODERS = min(os.cpu_count() or 1, 4)
 # `**` does not enter linked folders: two links to `.` would repeat every path forever.
 GLOB = glob.GLOBSTAR | glob.BRACE
 

@@ -1,5 +1,6 @@
 """The whole pipeline through the real `dvc repro` on a tiny generated image set."""
 
+import base64
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import ROOT, dvc, environment, set_params, sh, stage, workspace_copy
+from conftest import ROOT, dvc, environment, make_hostile, set_params, sh, stage, workspace_copy
 from stages import backbones, predict
 from stages.inputs import batches
 
@@ -196,10 +197,10 @@ def test_dvc_plots_render_in_headless_chromium(baseline, tmp_path):
     assert drawn > 0.02 and colours > 100, (drawn, colours)
 
 
-def test_second_repro_runs_nothing(baseline):
+def test_second_repro_runs_nothing_but_scan(baseline):
     result = dvc(baseline, "repro")
-    assert "Running stage" not in result.output
-    assert "didn't change, skipping" in result.output
+    assert re.findall(r"Running stage '(\w+)'", result.output) == ["scan"]  # a second's look at data.local_dir
+    assert "Stage 'download' didn't change, skipping" in result.output
 
 
 def test_predict_matches_evaluate_and_reports_broken_files(baseline, tmp_path):
@@ -405,9 +406,16 @@ PEAK_RSS = ("import resource, subprocess, sys; run = subprocess.run(sys.argv[1:]
             "sys.exit(run.returncode)")
 
 
+def predict_peak(project, *args):
+    """predict's output lines by file name, the result, and its peak memory in MiB."""
+    result = sh(project, sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "stages.predict", *args, check=False)
+    lines = {Path(line["path"]).name: line for line in map(json.loads, result.stdout.splitlines())}
+    return result, lines, int(re.search(r"peak_kib (\d+)", result.stderr)[1]) / 2**10
+
+
 def test_predict_survives_a_folder_of_hostile_files(baseline, tmp_path):
     folder = tmp_path / "uploads"
-    folder.mkdir()
+    expected = make_hostile(folder)  # the hostile-input review's files
     good = pd.read_csv(baseline / "plots/test_predictions.csv").path[:3]
     for path in good:
         shutil.copy(baseline / path, folder)
@@ -418,21 +426,34 @@ def test_predict_survives_a_folder_of_hostile_files(baseline, tmp_path):
     (folder / "notes.jpg").write_text("not a picture")
     (tmp_path / "secret.jpg").write_bytes(whole)
     (folder / "link.jpg").symlink_to(tmp_path / "secret.jpg")
+    for name in ("a", "b"):  # a glob's ** that followed them would list 2^40 paths
+        (folder / name).symlink_to(".")
     assert (folder / "bomb.png").stat().st_size < 1_000_000
+    _, _, peak_one = predict_peak(baseline, str(folder / Path(good[0]).name))
 
-    result = sh(baseline, sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "stages.predict", str(folder), check=False)
+    result, lines, peak = predict_peak(baseline, str(folder))
     assert result.returncode == 1, result.output
     assert "Traceback" not in result.stderr
-    lines = {Path(line["path"]).name: line for line in map(json.loads, result.stdout.splitlines())}
-    assert len(lines) == 8
+    assert len(lines) == 8 + len(expected)
     assert all(lines[Path(path).name]["label"] in ("cat", "dog") for path in good)
-    assert lines["bomb.png"]["error"] == "too_large: 40000x40000 pixels"
+    assert lines["bomb.png"]["error"].startswith("too_large: ")
     assert lines["truncated.jpg"]["error"].startswith("corrupt: ")
     assert lines["empty.jpg"]["error"] == "empty"
     assert lines["notes.jpg"]["error"] == "not_image"
     assert lines["link.jpg"]["error"].startswith(f"symlink_outside: leads to {tmp_path / 'secret.jpg'}, outside")
-    peak_gib = int(re.search(r"peak_kib (\d+)", result.stderr)[1]) / 2**20
-    assert peak_gib < 3, peak_gib
+    for name, reason in expected.items():
+        if reason is None:
+            assert lines[name]["label"] in ("cat", "dog"), lines[name]
+        else:
+            assert lines[name]["error"].split(":")[0] == reason, lines[name]
+    assert base64.b64decode(lines["caf%E9.jpg"]["path_base64"]) == os.fsencode(folder) + b"/caf\xe9.jpg"
+    # The 200 MB padded file is not read, the ICO's 10,000 x 10,000 PNG not decoded
+    # (the review measured 1.7 GB and 1.1 GB for them), the 40,000 x 40,000 bomb not either.
+    assert peak - peak_one < 150, (peak, peak_one)
+
+    globbed = sh(baseline, sys.executable, "-m", "stages.predict", f"{folder}/**/*.png", check=False)
+    assert sorted(Path(json.loads(line)["path"]).name for line in globbed.stdout.splitlines()) == [
+        "a.png", "bomb.png", "grey16.png"]
 
 
 def test_predict_max_pixels_option(baseline, monkeypatch, capsys):
@@ -571,4 +592,4 @@ def test_outputs_round_trip_through_a_dvc_remote(baseline, tmp_path):
     dvc(project, "pull")
     assert (project / "data/features/test_x.npy").read_bytes() == before
     assert (project / "models/model.keras").exists()
-    assert "up to date" in dvc(project, "status").output
+    assert json.loads(dvc(project, "status", "--json").stdout) == {"scan": ["always changed"]}
