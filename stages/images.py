@@ -14,21 +14,27 @@ that stops the caller. A file that cannot be read for lack of permission is
 import hashlib
 import io
 import os
+import threading
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Pillow's own decompression-bomb limit (89,478,485 pixels): the default of
-# clean.max_pixels and of predict --max-pixels.
+# clean.max_pixels and of predict --max-pixels. Outside `pixel_limit`, Pillow
+# checks nothing: the pipeline's own images (clean ones) were checked here.
 PILLOW_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+Image.MAX_IMAGE_PIXELS = None
 # The default of clean.max_bytes: above any everyday photo (a 50-megapixel
 # JPEG is about 30 MB), below what a padded file could make every reader hold.
 MAX_BYTES = 100_000_000
-# Pillow raises DecompressionBombError above 2 x MAX_IMAGE_PIXELS (set per call
-# by limit_pixels) and only warns between 1x and 2x: the error is the check.
+# Pillow raises DecompressionBombError above 2 x MAX_IMAGE_PIXELS (set by
+# pixel_limit) and only warns between 1x and 2x: the error is the check.
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+# Pillow reads its limit from a global: opens under pixel_limit take turns.
+PILLOW_LIMIT = threading.Lock()
 
 # Images decoded at once (predict's threads, clean's processes): each may hold
 # max_bytes of file and about 16 bytes per pixel while decoding (14 measured),
@@ -86,16 +92,22 @@ def read(path, max_bytes):
     return data
 
 
-def limit_pixels(max_pixels):
-    """Make Pillow refuse, in `open`, any image over max_pixels: also the images
+@contextmanager
+def pixel_limit(max_pixels):
+    """Make Pillow refuse, in `open`, any image over max_pixels, also the images
     that some formats decode while opening (ICO's embedded PNG)."""
-    Image.MAX_IMAGE_PIXELS = (max_pixels + 1) // 2
+    with PILLOW_LIMIT:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, (max_pixels + 1) // 2
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def convert(data, min_side, max_pixels):
-    limit_pixels(max_pixels)
     try:
-        image = Image.open(io.BytesIO(data))  # reads the header only
+        with pixel_limit(max_pixels):
+            image = Image.open(io.BytesIO(data))  # reads the header only (ICO: and its image)
     except UnidentifiedImageError:
         raise BadImage("not_image") from None
     with image:

@@ -72,7 +72,7 @@ def test_unknown_key_from_exp_run_fails_with_one_line(fresh):
     result = dvc(fresh, "exp", "run", "-S", "+train.lrr=0.1", check=False)
     assert result.returncode != 0
     assert "error: params.yaml: unknown key 'train.lrr' (allowed: optimizer, loss, lr," in result.output
-    assert ran(result.output)[0] == "train"
+    assert re.findall(r"Running stage '(\w+)'", result.output) == ["scan"]  # the first stage checks the whole file
     assert "Traceback" not in result.output
 
 

@@ -49,6 +49,13 @@ def test_a_nested_image_is_checked_before_it_is_decoded(tmp_path):
     assert normalize(tmp_path / "bomb.ico", max_pixels=4_000_000)[0]  # under the limit: decoded
 
 
+def test_the_pixel_limit_is_not_left_behind_for_other_code(tmp_path):
+    (tmp_path / "x.jpg").write_bytes(jpeg((60, 40)))
+    assert reason(tmp_path / "x.jpg", max_pixels=100) == "too_large"
+    with Image.open(tmp_path / "x.jpg") as image:  # figures and galleries open images too
+        assert image.size == (60, 40)
+
+
 def test_bytes_read_are_bounded_and_trailing_data_dropped(tmp_path):
     with open(tmp_path / "padded.jpg", "wb") as f:
         f.write(jpeg())
