@@ -2,12 +2,15 @@
 
 from types import SimpleNamespace
 
+import re
+
 import keras
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from stages import backbones
-from stages.registry import BACKBONES
+from stages.registry import BACKBONES, weights_file
 
 FEATURES = {"vgg16": 512, "resnet50v2": 2048, "inceptionv3": 2048, "mobilenetv2": 1280, "efficientnetv2b0": 1280,
             "efficientnetv2s": 1280, "convnext_tiny": 768, "mobilenetv3large": 960}
@@ -111,13 +114,49 @@ def test_unfreeze_counts_blocks_from_the_top_and_keeps_batchnorm_frozen():
         backbones.unfreeze(mobilenet, "mobilenetv2", 17)
 
 
+# README's "One switch per backbone" table: backbone, size, blocks (first trained layer), ..., weights file.
+TABLE = {row[0]: row[1:] for row in re.findall(
+    r"^\| `(\w+)`(?: \(default\))? \| (\d+) \| ([^|]+) \| [^|]+ \| [^|]+ \| ([^|]+) \|$",
+    (ROOT / "README.md").read_text(), re.M)}
+
+
+def test_readme_table_has_every_backbone():
+    assert set(TABLE) == set(BACKBONES)
+
+
 @pytest.mark.parametrize("name", PRETRAINED)
-def test_each_recipe_unfreezes_a_top_that_is_one_cut(name):
-    """The recipe's blocks train, and the layers below them reach the top only
-    through one tensor: what is frozen can be computed once."""
+def test_each_recipe_unfreezes_the_readmes_blocks_a_top_that_is_one_cut(name):
+    """The recipe's blocks train, from the layer the README names, and the layers
+    below them reach the top only through one tensor: what is frozen can be computed once."""
     network = backbones.build(model_params(name))
-    first = backbones.unfreeze(network, name, BACKBONES[name].recipe["finetune.unfreeze"])
+    blocks = int(re.match(r"\d+", TABLE[name][1]).group())
+    first = backbones.unfreeze(network, name, blocks)
     assert network.trainable_weights and not network.get_layer(index=1).trainable
-    position = [op.name for op in network.operations].index(first)
+    names = [op.name for op in network.operations]
+    position = names.index(first)
     assert position - 1 in backbones.cut_points(network)
+    layer = re.search(r"\((after )?`(\w+)`\)", TABLE[name][1])
+    assert (names[position - 1] if layer.group(1) else first) == layer.group(2)
+
+
+@pytest.mark.parametrize("name, size", [(name, BACKBONES[name].native_size) for name in PRETRAINED]
+                         + [("mobilenetv2", 150), ("mobilenetv2", 160)])  # Keras has MobileNetV2 files per size
+def test_weights_file_is_the_one_keras_asks_for(name, size, monkeypatch):
+    """registry.weights_file (what the error message tells a user to download) and
+    the README's table name the file that keras.applications itself requests."""
+    from keras.src.utils import file_utils
+
+    asked = []
+
+    def get_file(fname=None, origin=None, **kwargs):
+        asked.append(fname or origin.rsplit("/", 1)[-1])
+        raise OSError("offline")
+
+    monkeypatch.setattr(file_utils, "get_file", get_file)
+    p = model_params(name, weights="imagenet", image_size=size, alpha=0.5)
+    with pytest.raises(backbones.UserError):
+        backbones.build(p)
+    expected = weights_file(name, p.image_size, p.alpha)
+    assert asked == [expected]
+    assert re.fullmatch(TABLE[name][2].strip().strip("`").replace("<alpha>", r"\d\.\d+").replace("_224_", r"_\d+_"), expected)
 

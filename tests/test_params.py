@@ -30,22 +30,30 @@ def with_change(section, key, value):
     return params
 
 
-def test_defaults_are_valid_and_auto_gives_vgg16_the_card_recipe():
-    params = validate(with_change("data", "max_per_class", None))
-    assert params.model.backbone == "vgg16" and params.model.image_size == 150
-    assert (params.train.optimizer, params.train.lr) == ("sgd", 0.01)
-    assert (params.finetune.unfreeze, params.finetune.lr) == (1, 0.0001)
-    assert params.features.engine == "tensorflow"
+# README's "One switch per backbone" table: backbone, size, blocks, "optimizer, head lr, fine-tune lr (N epochs)".
+TABLE = re.findall(r"^\| `(\w+)`(?: \(default\))? \| (\d+) \| (\d+)?[^|]* \| (SGD|Adam), ([\d.]+), ([\d.]+)(?: \((\d+) epochs\))? \|",
+                   (ROOT / "README.md").read_text(), re.M)
 
 
-def test_auto_follows_the_backbone_and_explicit_values_win():
+@pytest.mark.parametrize("backbone, size, blocks, optimizer, lr, finetune_lr, epochs", TABLE)
+def test_auto_runs_the_readmes_recipe_table(backbone, size, blocks, optimizer, lr, finetune_lr, epochs):
+    p = validate(with_change("model", "backbone", backbone))
+    assert (p.model.image_size, p.train.optimizer, p.train.lr) == (int(size), optimizer.lower(), float(lr))
+    assert (p.finetune.lr, p.finetune.epochs) == (float(finetune_lr), int(epochs or 10))
+    assert p.finetune.unfreeze == int(blocks or 0)
+
+
+def test_the_table_covers_the_defaults_backbone():
+    assert DEFAULTS["model"]["backbone"] in {row[0] for row in TABLE} and len(TABLE) >= 8
+
+
+def test_explicit_values_win_over_auto():
     raw = with_change("model", "backbone", "mobilenetv2")
     raw["finetune"]["lr"] = 0.001
+    raw["model"]["image_size"] = 96
     p = validate(raw)
-    assert (p.model.image_size, p.train.optimizer, p.train.lr) == (256, "adam", 0.0003)
+    assert (p.model.image_size, p.finetune.lr, p.train.lr) == (96, 0.001, 0.0003)
     assert p.features.engine == "onnxruntime"  # measured faster for MobileNetV2 (bench/RESULTS.md)
-    assert (p.finetune.unfreeze, p.finetune.lr, p.finetune.epochs) == (4, 0.001, 6)
-    assert validate(with_change("model", "backbone", "inceptionv3")).model.image_size == 299
 
 
 def test_auto_keeps_frozen_passes_on_tensorflow_where_it_has_a_gpu(monkeypatch):

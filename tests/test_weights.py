@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, SHARED, sh
-from stages import backbones, registry
+from stages import backbones
 
 MOBILENET = dict(backbone="mobilenetv2", weights="none", image_size=32, alpha=0.35, pooling="avg")
 OFFICIAL = SHARED / "keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5"
@@ -69,16 +69,3 @@ def test_official_weights_load_by_path():
     assert network.count_params() == 706224  # Keras' MobileNetV2 alpha 0.5, no top
     kernel = network.get_layer("Conv1").get_weights()[0]
     assert kernel.std() > 0.05  # trained filters, not a fresh initialisation
-
-
-def test_weights_file_names_match_keras():
-    assert registry.weights_file("mobilenetv2", 150, 0.5) == (
-        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5"
-    )
-    assert registry.weights_file("mobilenetv2", 160, 1) == (
-        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5"
-    )
-    assert registry.weights_file("resnet50v2", 150, 1.0).startswith("resnet50v2_weights")
-    # keras.applications' own names for the networks that preprocess inside
-    assert registry.weights_file("efficientnetv2b0", 224, 1.0) == "efficientnetv2-b0_notop.h5"
-    assert registry.weights_file("convnext_tiny", 224, 1.0) == "convnext_tiny_notop.h5"
