@@ -32,7 +32,8 @@ TEST_PARAMS = {
     "export": {"formats": ["tflite"]},
 }
 
-COLORS = {"cat": (200, 70, 60), "dog": (60, 80, 200), "bird": (70, 190, 70)}
+COLORS = {"cat": (200, 70, 60), "dog": (60, 80, 200), "bird": (70, 190, 70), "fish": (230, 220, 60),
+          "frog": (40, 40, 40), "horse": (220, 220, 230)}
 
 
 def make_images(root, per_class=16, classes=("cat", "dog"), seed=0):
