@@ -67,6 +67,17 @@ def bad_exif_jpeg():
     return bytes(data)
 
 
+def tensorflow_refuses_jpeg():
+    """A JPEG that Pillow decodes (with libjpeg's warnings) and TensorFlow's decoder
+    refuses: noise at quality 90 with two bytes of its scan changed (found by mutation)."""
+    pixels = np.random.default_rng(0).integers(0, 255, (64, 64, 3)).astype("uint8")
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
+    data = bytearray(buffer.getvalue())
+    data[1782], data[2284] = 137, 220
+    return bytes(data)
+
+
 def ico_holding(png_size):
     """An ICO whose one entry is a PNG of png_size (the ICO header says 256 x 256)."""
     buffer = io.BytesIO()

@@ -1,6 +1,8 @@
 """The audit stage on generated images with planted problems, through `dvc repro`."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -83,7 +85,8 @@ def test_galleries_are_drawn(audited):
             assert image.format == "PNG" and image.size[0] > 500
 
 
-def test_exclude_file_removes_exactly_its_images(audited):
+def test_exclude_file_removes_exactly_its_images(audited, tmp_path):
+    audited = Path(shutil.copytree(audited, tmp_path / "copy", symlinks=True))  # the module's project stays as audited
     (audited / "data/exclude.csv").write_text("path,reason\n" + "".join(f"data/clean/images/{p},mislabeled\n" for p in WRONG))
     before = pd.read_csv(audited / "data/split/manifest.csv")
     result = dvc(audited, "repro", "split")
@@ -95,4 +98,18 @@ def test_exclude_file_removes_exactly_its_images(audited):
     (audited / "data/exclude.csv").write_text("path,reason\ndata/clean/images/dog/nope.jpg,typo\n")
     failed = stage(audited, "split", check=False)
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
-    assert failed.stderr.startswith("error: data/exclude.csv: 1 path(s) are not clean images, e.g. data/clean/images/dog/nope.jpg")
+    assert failed.stderr.strip().splitlines()[-1].startswith("error: data/exclude.csv: 1 path(s) are not clean images, e.g. data/clean/images/dog/nope.jpg")
+
+
+def test_near_duplicates_are_found_across_and_within_blocks():
+    from stages.audit import near_duplicates
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1100, 64))
+    planted = [(5, 6), (3, 1050), (1030, 1090)]  # in the first 1,024-row block, across, in the second
+    for i, j in planted:
+        x[j] = x[i] + rng.normal(scale=1e-3, size=64)
+    table = pd.DataFrame({"path": [f"p{i}" for i in range(1100)], "split": "train", "label": "cat"})
+    found = near_duplicates(table, x, threshold=0.99)
+    assert sorted(zip(found.path, found.duplicate_path)) == sorted((f"p{i}", f"p{j}") for i, j in planted)
+    assert (found.similarity > 0.99).all()

@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import HOSTILE, dvc, make_hostile, make_images, new_project
+from conftest import HOSTILE, dvc, make_hostile, make_images, new_project, tensorflow_refuses_jpeg
 
 EXPECTED_REJECTS = {
     "cat/empty.jpg": "empty",
     "cat/notes.jpg": "not_image",
     "cat/truncated.jpg": "corrupt",
     "cat/tiny.png": "too_small",
+    "cat/tensorflow_refuses.jpg": "corrupt",  # Pillow reads it: only the recheck with TensorFlow's decoder finds it
     "dog/Thumbs.db": "system_file",
     "dog/.DS_Store": "system_file",
     "dog/huge.png": "too_large",
@@ -33,6 +34,7 @@ def make_bad_folder(root):
     whole = (cat / "cat.1.jpg").read_bytes()
     (cat / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
     Image.new("RGB", (10, 10)).save(cat / "tiny.png")
+    (cat / "tensorflow_refuses.jpg").write_bytes(tensorflow_refuses_jpeg())
     Image.new("RGB", (64, 48), (10, 200, 10)).save(cat / "webp_named.dat", "WEBP")
     (dog / "Thumbs.db").write_bytes(b"\x00" * 64)
     (dog / ".DS_Store").write_bytes(b"\x00" * 64)
@@ -63,7 +65,7 @@ def cleaned(tmp_path_factory):
 
 def test_report_accounts_for_every_file(cleaned):
     report = json.loads((cleaned / "metrics/clean.json").read_text())
-    assert report["total"] == 12 + 8 + 8 + len(HOSTILE) - 1  # generated, bad, good but unusual, hostile but the loop
+    assert report["total"] == 12 + 9 + 8 + len(HOSTILE) - 1  # generated, bad, good but unusual, hostile but the loop
     assert report["total"] == report["kept"] + sum(report["excluded"].values())
     assert report["kept"] == report["total"] - len(EXPECTED_REJECTS)
     kept = [p for p in (cleaned / "data/clean/images").rglob("*") if p.is_file()]
@@ -97,6 +99,13 @@ def test_kept_images_are_rgb_jpegs(cleaned):
         red, _, blue = image.getpixel((25, 20))
         assert red > 200 and blue < 50  # the first frame
     assert (images / "dog/bitmap.bmp.jpg").exists()
+
+
+def test_pillow_reads_the_file_that_tensorflow_refuses(cleaned):
+    with Image.open(cleaned / "data/raw/cat/tensorflow_refuses.jpg") as image:
+        image.load()  # no error: clean's first check passes it
+    rejected = pd.read_csv(cleaned / "data/clean/rejected.csv").set_index("path")
+    assert rejected.detail["data/raw/cat/tensorflow_refuses.jpg"].startswith("rejected by the TensorFlow JPEG decoder")
 
 
 def test_plain_rgb_jpegs_keep_their_bytes(cleaned):

@@ -40,3 +40,19 @@ def test_cnn_baseline_takes_raw_pixels():
     cnn = small_cnn((32, 32, 3), 10, HEAD, "categorical_crossentropy")
     out = cnn.predict(np.full((2, 32, 32, 3), 255, "float32"), verbose=0)
     assert out.shape == (2, 10) and np.allclose(out.sum(axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "binary_crossentropy"])
+def test_mixed_precision_keeps_the_output_float32(loss):
+    """train.mixed_precision: float16 inside, a float32 output for a stable loss (one step on the CPU)."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        head = dense_head((16,), 2, SimpleNamespace(units=8, dropout=0.0), loss)
+        head.compile(optimizer="adam", loss=loss)
+        x = np.random.default_rng(0).normal(size=(8, 16)).astype("float32")
+        head.fit(x, targets(np.arange(8) % 2, 2, loss), epochs=1, verbose=0)
+        assert head.layers[-2].compute_dtype == "float16"  # the hidden layer runs in float16
+        assert head.get_layer("classes").compute_dtype == "float32"
+        assert head.predict(x, verbose=0).dtype == np.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
