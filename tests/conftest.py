@@ -153,6 +153,16 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: FIRST.index(item.path.name) if item.path.name in FIRST else len(FIRST))
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI=true every test must run: a skip there means a missing install
+    (Chromium, npm) or a missing ../shared, which CI has."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if os.environ.get("CI") == "true" and skipped and exitstatus == 0:
+        reporter.write_line(f"CI: {len(skipped)} test(s) skipped, which CI must run: failing", red=True)
+        session.exitstatus = 1
+
+
 @pytest.fixture(scope="session")
 def images(tmp_path_factory):
     return make_images(tmp_path_factory.mktemp("images"))

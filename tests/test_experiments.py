@@ -119,7 +119,7 @@ def test_cached_views_train_the_top_blocks_on_a_frozen_bottom(fresh):
     assert bool(changed) == report["kept"]
 
 
-def wait_for_queue(project, seconds=900):
+def wait_for_queue(project, seconds=360):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         status = dvc(project, "queue", "status").stdout
@@ -144,9 +144,12 @@ def queued(project):
     for name, args in QUEUED.items():
         dvc(project, "exp", "run", "--queue", "-n", name, *args)
     dvc(project, "queue", "start", "--jobs", "2")
-    status = wait_for_queue(project)
-    assert status.count("Success") == len(QUEUED), status
-    return project
+    try:
+        status = wait_for_queue(project)
+        assert status.count("Success") == len(QUEUED), status
+        yield project
+    finally:  # no worker outlives the tests, finished or hung
+        dvc(project, "queue", "stop", "--kill", check=False)
 
 
 def test_queue_reruns_only_what_each_param_touches(queued):
