@@ -141,6 +141,8 @@ def test_a_new_photo_in_the_folder_reruns_download_and_nothing_else_does(tmp_pat
     assert ran(dvc(project, "repro", "clean").output) == ["scan", "download", "clean"]
     assert (project / "data/raw/cat/new.jpg").exists()
     assert json.loads((project / "metrics/clean.json").read_text())["total"] == 9
+    (data / "cat/cat.1.jpg").write_bytes((data / "dog/dog.1.jpg").read_bytes())  # the same names, an edited photo
+    assert ran(dvc(project, "repro", "clean").output) == ["scan", "download", "clean"]
 
 
 def ran(output):
