@@ -38,7 +38,7 @@ PILLOW_LIMIT = threading.Lock()
 
 # Images decoded at once (predict's threads, clean's processes): each may hold
 # max_bytes of file and about 16 bytes per pixel while decoding (14 measured),
-# so memory is bounded on a machine of any core count (README, "Untrusted input").
+# so memory is bounded on a machine of any core count (docs/untrusted-input.md).
 DECODERS = min(os.cpu_count() or 1, 4)
 
 SYSTEM_FILES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}

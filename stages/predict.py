@@ -12,8 +12,9 @@ a Grad-CAM figure per image.
 Files are untrusted: each is checked as `clean` checks it (at most
 --max-bytes read, pixel counts from the headers before any decoding, then a
 full decode) and decoded and resized on its own, at most DECODERS at a time,
-so one hostile file is one error line and memory is bounded (README, "Untrusted
-input"). Model files are trusted: a SavedModel or .keras file can run code.
+so one hostile file is one error line and memory is bounded
+(docs/untrusted-input.md). Model files are trusted: a SavedModel or .keras
+file can run code.
 """
 
 import argparse

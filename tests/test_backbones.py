@@ -114,19 +114,19 @@ def test_unfreeze_counts_blocks_from_the_top_and_keeps_batchnorm_frozen():
         backbones.unfreeze(mobilenet, "mobilenetv2", 17)
 
 
-# README's "One switch per backbone" table: backbone, size, blocks (first trained layer), ..., weights file.
+# docs/backbones.md's recipe table: backbone, size, blocks (first trained layer), ..., weights file.
 TABLE = {row[0]: row[1:] for row in re.findall(
     r"^\| `(\w+)`(?: \(default\))? \| (\d+) \| ([^|]+) \| [^|]+ \| [^|]+ \| ([^|]+) \|$",
-    (ROOT / "README.md").read_text(), re.M)}
+    (ROOT / "docs/backbones.md").read_text(), re.M)}
 
 
-def test_readme_table_has_every_backbone():
+def test_recipe_table_has_every_backbone():
     assert set(TABLE) == set(BACKBONES)
 
 
 @pytest.mark.parametrize("name", PRETRAINED)
-def test_each_recipe_unfreezes_the_readmes_blocks_a_top_that_is_one_cut(name):
-    """The recipe's blocks train, from the layer the README names, and the layers
+def test_each_recipe_unfreezes_the_documented_blocks_a_top_that_is_one_cut(name):
+    """The recipe's blocks train, from the layer the docs name, and the layers
     below them reach the top only through one tensor: what is frozen can be computed once."""
     network = backbones.build(model_params(name))
     blocks = int(re.match(r"\d+", TABLE[name][1]).group())
@@ -143,7 +143,7 @@ def test_each_recipe_unfreezes_the_readmes_blocks_a_top_that_is_one_cut(name):
                          + [("mobilenetv2", 150), ("mobilenetv2", 160)])  # Keras has MobileNetV2 files per size
 def test_weights_file_is_the_one_keras_asks_for(name, size, monkeypatch):
     """registry.weights_file (what the error message tells a user to download) and
-    the README's table name the file that keras.applications itself requests."""
+    the docs' table name the file that keras.applications itself requests."""
     from keras.src.utils import file_utils
 
     asked = []

@@ -1,7 +1,7 @@
-"""Six classes through MobileNetV2 (random weights, 32 px): what the README claims
+"""Six classes through MobileNetV2 (32 px): what the README and docs claim
 beyond two classes and VGG16. Per-class reports, top-5, calibration that
-changes confidences and never labels, fine-tuning from the README's layer, and
-exports of a network that scales pixels to [-1, 1], read by the README's programs."""
+changes confidences and never labels, fine-tuning from the documented layer, and
+exports of a network that scales pixels to [-1, 1], read by the example programs."""
 
 import json
 import sys
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import COLORS, SHARED, make_images, reproduced, sh, stage
-from test_pipeline import NO_STAGES, README_PROGRAMS
+from test_pipeline import EXAMPLES, NO_STAGES
 
 CLASSES = sorted(COLORS)  # six
 # Random MobileNetV2 weights give features of ~1e-12 (every image alike): with
@@ -59,7 +59,7 @@ def test_calibration_changes_confidences_not_labels(project):
 
 def test_finetuning_starts_at_the_readmes_layer(project):
     report = json.loads((project / "metrics/finetune.json").read_text())
-    assert report["finetune"]["first_trained_layer"] == "block_13_expand"  # README: mobilenetv2, 4 blocks
+    assert report["finetune"]["first_trained_layer"] == "block_13_expand"  # docs/backbones.md: mobilenetv2, 4 blocks
 
 
 def test_exports_of_a_network_scaling_to_minus_one_one_agree(project):
@@ -72,11 +72,11 @@ def test_exports_of_a_network_scaling_to_minus_one_one_agree(project):
     assert interpreter.get_input_details()[0]["quantization"] == (1.0, 0)  # the uint8 input is the pixels
 
 
-@pytest.mark.parametrize("name", sorted(README_PROGRAMS))
-def test_readme_programs_read_the_six_class_model(project, name):
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_programs_read_the_six_class_model(project, name):
     table = pd.read_csv(project / "plots/test_predictions.csv").head(3)
     for row in table.itertuples():
-        label, confidence = sh(project, sys.executable, "-c", README_PROGRAMS[name] + NO_STAGES, row.path).stdout.split()
+        label, confidence = sh(project, sys.executable, "-c", EXAMPLES[name] + NO_STAGES, row.path).stdout.split()
         if name != "classify_litert":  # that one reads the int8 model
             assert label == row.finetune
         assert np.isfinite(float(confidence))

@@ -30,13 +30,13 @@ def with_change(section, key, value):
     return params
 
 
-# README's "One switch per backbone" table: backbone, size, blocks, "optimizer, head lr, fine-tune lr (N epochs)".
+# docs/backbones.md's recipe table: backbone, size, blocks, "optimizer, head lr, fine-tune lr (N epochs)".
 TABLE = re.findall(r"^\| `(\w+)`(?: \(default\))? \| (\d+) \| (\d+)?[^|]* \| (SGD|Adam), ([\d.]+), ([\d.]+)(?: \((\d+) epochs\))? \|",
-                   (ROOT / "README.md").read_text(), re.M)
+                   (ROOT / "docs/backbones.md").read_text(), re.M)
 
 
 @pytest.mark.parametrize("backbone, size, blocks, optimizer, lr, finetune_lr, epochs", TABLE)
-def test_auto_runs_the_readmes_recipe_table(backbone, size, blocks, optimizer, lr, finetune_lr, epochs):
+def test_auto_runs_the_documented_recipe_table(backbone, size, blocks, optimizer, lr, finetune_lr, epochs):
     p = validate(with_change("model", "backbone", backbone))
     assert (p.model.image_size, p.train.optimizer, p.train.lr) == (int(size), optimizer.lower(), float(lr))
     assert (p.finetune.lr, p.finetune.epochs) == (float(finetune_lr), int(epochs or 10))
@@ -151,12 +151,12 @@ def test_check_by_hand_says_what_auto_resolves_to(tmp_path):
     )
 
 
-def test_readme_documents_every_param_with_its_default():
+def test_docs_document_every_param_with_its_default():
     documented = {}
-    for keys, values in re.findall(r"^\| (`[a-z_.]+`(?:, `[a-z_.]+`)*) \| (`[^|]*`) \|", (ROOT / "README.md").read_text(), re.M):
+    for keys, values in re.findall(r"^\| (`[a-z_.]+`(?:, `[a-z_.]+`)*) \| (`[^|]*`) \|", (ROOT / "docs/parameters.md").read_text(), re.M):
         for key, value in zip(re.findall(r"`([^`]+)`", keys), re.findall(r"`([^`]+)`", values)):
             documented[key] = value
     for section, entries in DEFAULTS.items():
         for key, value in entries.items():
-            assert f"{section}.{key}" in documented, f"README's parameter table lacks {section}.{key}"
-            assert yaml.safe_load(documented[f"{section}.{key}"]) == value, f"README's default of {section}.{key}"
+            assert f"{section}.{key}" in documented, f"docs/parameters.md lacks {section}.{key}"
+            assert yaml.safe_load(documented[f"{section}.{key}"]) == value, f"docs/parameters.md's default of {section}.{key}"

@@ -262,7 +262,7 @@ def test_labels_travel_with_the_model(baseline):
 # What follows reads the exported files as a user would: nothing from `stages`.
 
 def contract_pixels(paths, size):
-    """The input contract of README "Use the exported model", computed independently."""
+    """The input contract of docs/exported-models.md, computed independently."""
     import tensorflow as tf
 
     images = [tf.io.decode_jpeg(path.read_bytes(), channels=3, dct_method="INTEGER_ACCURATE") for path in paths]
@@ -317,22 +317,21 @@ def test_int8_model_is_integer_in_and_out(baseline):
     assert output["dtype"] == np.uint8
 
 
-README_PROGRAMS = dict(
-    (name, code) for code, name in re.findall(
-        r"```python\n(# python (classify_\w+)\.py photo\.jpg\n.*?)```", (ROOT / "README.md").read_text(), re.S)
-)
+EXAMPLES = {path.stem: path.read_text() for path in (ROOT / "examples").glob("classify_*.py")}
 NO_STAGES = "\nimport sys\nassert not [m for m in sys.modules if m.split('.')[0] == 'stages'], 'imported stages'\n"
 
 
-def test_readme_has_the_three_deployment_programs():
-    assert sorted(README_PROGRAMS) == ["classify_litert", "classify_onnx", "classify_savedmodel"]
+def test_the_docs_link_the_three_example_programs():
+    assert sorted(EXAMPLES) == ["classify_litert", "classify_onnx", "classify_savedmodel"]
+    docs = (ROOT / "docs/exported-models.md").read_text()
+    assert all(f"(../examples/{name}.py)" in docs for name in EXAMPLES)
 
 
-@pytest.mark.parametrize("name", sorted(README_PROGRAMS))
-def test_readme_deployment_program_classifies_a_test_photo(baseline, name):
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_program_classifies_a_test_photo(baseline, name):
     table = pd.read_csv(baseline / "plots/test_predictions.csv")
     for row in table.head(2).itertuples():
-        result = sh(baseline, sys.executable, "-c", README_PROGRAMS[name] + NO_STAGES, row.path)
+        result = sh(baseline, sys.executable, "-c", EXAMPLES[name] + NO_STAGES, row.path)
         label, confidence = result.stdout.split()
         # Pillow's resize is within one level of training's: labels agree, probabilities nearly.
         assert label == row.finetune

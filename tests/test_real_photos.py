@@ -1,5 +1,5 @@
 """Transfer learning on real photos with real ImageNet weights (needs ../shared),
-through bench/bench.py section 5: the README recipe on 200 photos per class.
+through bench/bench.py section 5: the documented recipe on 200 photos per class.
 
 This is the test that tells us a change broke transfer learning: random
 features cannot reach these accuracies on 60 real test photos.

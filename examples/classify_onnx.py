@@ -1,0 +1,22 @@
+"""Label a photo with the exported model: `python examples/classify_onnx.py photo.jpg`
+(from the project folder). Needs nothing from this project; docs/exported-models.md."""
+
+import json
+import sys
+
+import numpy as np
+import onnxruntime
+from PIL import Image
+
+folder = "models/export"
+info = json.load(open(f"{folder}/model.json"))
+size = info["image_size"]
+labels = open(f"{folder}/labels.txt").read().splitlines()
+session = onnxruntime.InferenceSession(f"{folder}/model.onnx")
+
+image = Image.open(sys.argv[1]).convert("RGB").resize((size, size), Image.BILINEAR)
+pixels = np.asarray(image, dtype=np.uint8)[None]  # [1, size, size, 3]
+probabilities = session.run(None, {session.get_inputs()[0].name: pixels})[0][0]
+calibrated = probabilities ** (1 / info["temperature"])  # temperature scaling
+calibrated /= calibrated.sum()
+print(labels[calibrated.argmax()], float(calibrated.max()))

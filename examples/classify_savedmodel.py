@@ -1,0 +1,22 @@
+"""Label a photo with the exported model: `python examples/classify_savedmodel.py photo.jpg`
+(from the project folder). Needs nothing from this project; docs/exported-models.md."""
+
+import json
+import sys
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+folder = "models/export"
+info = json.load(open(f"{folder}/model.json"))
+size = info["image_size"]
+labels = open(f"{folder}/labels.txt").read().splitlines()
+serve = tf.saved_model.load(f"{folder}/saved_model").signatures["serving_default"]
+
+image = Image.open(sys.argv[1]).convert("RGB").resize((size, size), Image.BILINEAR)
+pixels = tf.constant(np.asarray(image, dtype=np.uint8)[None])
+probabilities = serve(image=pixels)["output_0"].numpy()[0]
+calibrated = probabilities ** (1 / info["temperature"])  # temperature scaling
+calibrated /= calibrated.sum()
+print(labels[calibrated.argmax()], float(calibrated.max()))
