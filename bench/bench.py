@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tools.scratch import project, set_params
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tools.scratch import project, set_params  # noqa: E402
 RESULTS = ROOT / "bench/RESULTS.md"
 
 

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # tests import the stages package
-SHARED = ROOT.parent / "shared"
+from tools.scratch import merge, project, set_params  # noqa: F401 (set_params: for the test modules)
 
-from tools.scratch import merge, project, set_params  # noqa: E402, F401
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 
 # Fast settings for every pipeline test: random weights, tiny images, few epochs.
 TEST_PARAMS = {
