@@ -109,7 +109,7 @@ def features_vs_ceiling(images, work, backbone, size, batch, alpha):
         start = time.perf_counter()
         engines.extract(forward, batches(paths, labels, size, batch), n, work / "x.npy", "float32", f"bench {engine}")
         pipeline = time.perf_counter() - start
-        set_params(repo, {"features": {"engine": engine}})
+        set_params(repo, {"runtime": {"engine": engine}})
         seconds[engine], _ = command(repo, sys.executable, "-m", "stages.features")
         seconds[engine, "ceiling"] = ceiling
         table += [
@@ -140,8 +140,7 @@ def head_vs_end_to_end(images, work, backbone, size, batch, alpha):
     os.chdir(repo)
     x, y = read_features("train")
     onehot = keras.utils.to_categorical(y, 2)
-    hp = type("H", (), {"units": 256, "dropout": 0.5})
-    head = dense_head(x.shape[1:], 2, hp, "categorical_crossentropy")
+    head = dense_head(x.shape[1:], 2, "categorical_crossentropy", units=256, dropout=0.5)
     head.compile("adam", "categorical_crossentropy")
     head.fit(x, onehot, batch_size=batch, epochs=1, verbose=0)  # warm-up (tracing)
     start = time.perf_counter()

@@ -72,6 +72,6 @@ def warp(images, transforms):
     return out
 
 
-def augmentation(a, seed):
-    """The layer for the `augment` params (identity when all are off)."""
-    return RandomAffine(a.flip, a.rotation, a.zoom, a.translation, seed=seed, name="augmentation")
+def augmentation(augment, seed):
+    """The layer for the `augment` section of params (identity when all are off)."""
+    return RandomAffine(augment.flip, augment.rotation, augment.zoom, augment.translation, seed=seed, name="augmentation")

@@ -13,8 +13,7 @@ def check_all(raw):
     (every `auto` resolved) and {key: what auto or the value resolved to}."""
     p = params.validate(raw)
     formats.check(p.export.formats)
-    recipe = registry.resolve(p)
-    return p, recipe
+    return registry.resolve(p)
 
 
 def main():

@@ -3,7 +3,7 @@ same network exported by Keras' own `model.export(format="onnx")`.
 
 On a CPU, ONNX Runtime runs the light backbones 2-3 times faster (bench/bench.py,
 section 1), after a conversion of a few seconds. TensorFlow stays the reference
-(`features.engine: auto` picks it where ONNX Runtime was not measured faster),
+(`runtime.engine: auto` picks it where ONNX Runtime was not measured faster),
 and ONNX Runtime is used only after its output on the first batch matched
 TensorFlow's. `extract` streams a forward pass into a memory-mapped .npy (the
 features; fine-tuning's views at the cut).
@@ -33,8 +33,8 @@ def forward(network, engine, first):
     difference = float(np.abs(expected - got).max() / max(np.abs(expected).max(), 1e-12))
     if difference > TOLERANCE:
         raise UserError(
-            f"features.engine: onnxruntime differs from TensorFlow by {difference:.1e} of the largest "
-            f"feature on the first batch (allowed {TOLERANCE:.0e}); set features.engine: tensorflow"
+            f"runtime.engine: onnxruntime differs from TensorFlow by {difference:.1e} of the largest "
+            f"feature on the first batch (allowed {TOLERANCE:.0e}); set runtime.engine: tensorflow"
         )
     print(f"ONNX Runtime: first batch within {difference:.1e} of TensorFlow")
     return run

@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn import metrics
 from tqdm import tqdm
 
-from stages import backbones, calibration, engines, figures, gradcam, manifest, params, registry, tta
+from stages import backbones, calibration, engines, figures, gradcam, manifest, registry, tta
 from stages.errors import run
 from stages.heads import probabilities as to_probabilities
 from stages.inputs import batches, decode
@@ -108,8 +108,7 @@ def explanations(model, rows, size):
 
 
 def main():
-    p = params.load()
-    recipe = registry.resolve(p)
+    p, recipe = registry.load()
     images = manifest.read()
     classes = manifest.classes(images)
     paths, y = manifest.rows(images, "test")
@@ -117,8 +116,8 @@ def main():
     x_val, y_val = read_features("val")
     data = batches(paths, y, p.model.image_size, p.train.batch_size)
     models = {"head": backbones.load_model(HEAD), "finetune": backbones.load_model(MODEL)}
-    # The fine-tuned model's passes over the test photos run on features.engine.
-    forward = engines.forward(models["finetune"], p.features.engine, next(iter(data))[0].numpy())
+    # The fine-tuned model's passes over the test photos run on runtime.engine.
+    forward = engines.forward(models["finetune"], p.runtime.engine, next(iter(data))[0].numpy())
     predict = lambda images: to_probabilities(forward(images))  # noqa: E731
     probabilities = {
         "head": to_probabilities(models["head"].predict(x_test, verbose=0)),

@@ -90,7 +90,7 @@ def main():
     size = info["image_size"]
     images = manifest.read()
     paths, labels = manifest.rows(images, "test")
-    data = batches(paths, labels, size, p.features.batch_size)
+    data = batches(paths, labels, size, p.runtime.batch_size)
     model = formats.per_class(backbones.load_model(MODEL))
     calibration = None
     if "tflite_int8" in p.export.formats:

@@ -15,7 +15,7 @@ from functools import partial
 
 import numpy as np
 
-from stages import backbones, backup, engines, manifest, params, registry
+from stages import backbones, backup, engines, manifest, registry
 from stages.errors import run
 from stages.inputs import batches
 from stages.paths import FEATURES, SPLITS, write_json
@@ -32,16 +32,15 @@ def save_progress(folder, split, rows):
 
 
 def main():
-    p = params.load()
-    registry.resolve(p)
+    p, _ = registry.load()
     spec = registry.BACKBONES[p.model.backbone]
     network = backbones.extractor(p.model)  # first: a weights problem is said before any work
     images = manifest.read()
     folder = backup.folder("features")
-    size, batch_size = p.model.image_size, p.features.batch_size
+    size, batch_size = p.model.image_size, p.runtime.batch_size
     paths, labels = manifest.rows(images, SPLITS[0])
     first, _ = next(iter(batches(paths[:batch_size], labels[:batch_size], size, batch_size)))
-    forward = engines.forward(network, p.features.engine, first)
+    forward = engines.forward(network, p.runtime.engine, first)
     for split in SPLITS:
         paths, labels = manifest.rows(images, split)
         start = rows_done(folder, split)

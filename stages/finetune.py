@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from scipy.stats import ttest_1samp
 
-from stages import backbones, backup, calibration, engines, manifest, params, registry
+from stages import backbones, backup, calibration, engines, manifest, registry
 from stages.augment import augmentation
 from stages.errors import run
 from stages.heads import probabilities, targets
@@ -70,7 +70,7 @@ def views_at_cut(p, bottom, data, count, val_count, folder):
 
     Below the cut nothing trains and BatchNormalization runs in inference mode,
     so this output is fixed for a given image: computed once here (on
-    `features.engine`), each epoch then runs only the trainable top. Each image
+    `runtime.engine`), each epoch then runs only the trainable top. Each image
     is decoded once for all its views.
     """
     views = p.finetune.views
@@ -81,17 +81,16 @@ def views_at_cut(p, bottom, data, count, val_count, folder):
         return tf.reshape(stacked, (-1, *images.shape[1:]))  # uint8 pixels, as the engines take them
 
     train = data("train", batch_size=max(1, p.train.batch_size // views), augment=each_view)
-    forward = engines.forward(bottom, p.features.engine, next(iter(train))[0].numpy())
+    forward = engines.forward(bottom, p.runtime.engine, next(iter(train))[0].numpy())
     engines.extract(forward, train, views * count, folder / "train.npy", "float16", f"finetune: {views} views at the cut")
     engines.extract(forward, data("val"), val_count, folder / "val.npy", "float16", "finetune: val at the cut")
     return (np.load(folder / f"{split}.npy", mmap_mode="r") for split in ("train", "val"))
 
 
 def main():
-    p = params.load()
-    registry.resolve(p)
+    p, _ = registry.load()
     t, views = p.train, p.finetune.views
-    strategy = setup(t)
+    strategy = setup(t.seed, t.distribute, t.mixed_precision)
     images = manifest.read()
     classes = manifest.classes(images)
     with strategy.scope():
@@ -104,7 +103,7 @@ def main():
             model = assemble(top, head)
         else:
             model = head if extractor is None else assemble(extractor, head)
-        model.compile(optimizer=optimizer(t, p.finetune.lr), loss=t.loss, metrics=["accuracy"])
+        model.compile(optimizer=optimizer(t.optimizer, p.finetune.lr, t.momentum), loss=t.loss, metrics=["accuracy"])
 
     def data(split, batch_size=t.batch_size, **options):
         paths, labels = manifest.rows(images, split)

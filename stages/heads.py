@@ -38,17 +38,17 @@ def probabilities(outputs):
     return outputs / outputs.sum(axis=1, keepdims=True)  # float32 rows miss 1 slightly
 
 
-def dense_head(feature_shape, classes, h, loss):
+def dense_head(feature_shape, classes, loss, *, units, dropout):
     """Dense(units) -> Dropout -> output; units 0 means a linear classifier."""
     inputs = keras.Input(feature_shape, name="features")
     x = inputs
-    if h.units:
-        x = keras.layers.Dense(h.units, activation="relu")(x)
-    x = keras.layers.Dropout(h.dropout)(x)
+    if units:
+        x = keras.layers.Dense(units, activation="relu")(x)
+    x = keras.layers.Dropout(dropout)(x)
     return keras.Model(inputs, output_layer(classes, loss)(x), name="head")
 
 
-def small_cnn(image_shape, classes, h, loss):
+def small_cnn(image_shape, classes, loss, *, units, dropout):
     """The from-scratch baseline: four conv blocks, as in Keras' cats-vs-dogs example."""
     inputs = keras.Input(image_shape, name="image")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
@@ -58,7 +58,7 @@ def small_cnn(image_shape, classes, h, loss):
         x = keras.layers.Activation("relu")(x)
         x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
-    if h.units:
-        x = keras.layers.Dense(h.units, activation="relu")(x)
-    x = keras.layers.Dropout(h.dropout)(x)
+    if units:
+        x = keras.layers.Dense(units, activation="relu")(x)
+    x = keras.layers.Dropout(dropout)(x)
     return keras.Model(inputs, output_layer(classes, loss)(x), name="cnn")

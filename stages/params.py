@@ -2,15 +2,18 @@
 
 `dvc exp run -S` writes whatever key it is given, so a typo would otherwise be
 silently ignored: every stage validates the whole file, and unknown keys fail.
-Values whose allowed set is another module's fact (backbone names, export
-formats, what `auto` means for a backbone) are checked by that module
-(`registry.resolve`, `formats.check`), so that editing the backbone registry does not rerun `download`.
-`python -m stages.check` checks the whole file by hand.
+`load()` returns frozen dataclasses, one per section (`p.train.lr`). Values
+whose allowed set is another module's fact (backbone names, export formats,
+what `auto` means for a backbone) are checked by that module:
+`registry.load()` is `load()` with every `auto` resolved, for the stages that
+build a network; the data stages use `load()`, so that editing the backbone
+registry does not rerun `download`. `python -m stages.check` checks the whole
+file by hand.
 """
 
 import math
+from dataclasses import make_dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import yaml
 
@@ -139,7 +142,8 @@ SCHEMA = {
         "alpha": number(0, open_low=True),  # registry.resolve
         "pooling": choice("avg", "flatten"),
     },
-    "features": {
+    # What every frozen pass shares: features, finetune's views, evaluate, export.
+    "runtime": {
         "batch_size": number(1, MAX_BATCH, integer=True),
         "engine": auto_or(choice("tensorflow", "onnxruntime")),
     },
@@ -181,11 +185,22 @@ SCHEMA = {
 }
 
 
+# Keys that moved: an old params.yaml stops with one line saying where to.
+MOVED = {"features.batch_size": "runtime.batch_size", "features.engine": "runtime.engine"}
+
+# One frozen dataclass per section, and one for the whole file.
+SECTIONS = {name: make_dataclass(name.title(), list(fields), frozen=True) for name, fields in SCHEMA.items()}
+Params = make_dataclass("Params", list(SCHEMA), frozen=True)
+
+
 def validate(raw):
-    """Return the params as nested namespaces, or raise UserError naming the bad key."""
+    """Return the params as a frozen Params, or raise UserError naming the bad key."""
     if not isinstance(raw, dict):
         raise UserError(f"{PARAMS_FILE}: expected sections {', '.join(SCHEMA)}")
-    for section in raw:
+    for section, given in raw.items():
+        for key in given if isinstance(given, dict) else ():
+            if f"{section}.{key}" in MOVED:
+                raise UserError(f"{PARAMS_FILE}: {section}.{key} is now {MOVED[f'{section}.{key}']}: rename it")
         if section not in SCHEMA:
             raise UserError(f"{PARAMS_FILE}: unknown section '{section}' (allowed: {', '.join(SCHEMA)})")
     sections = {}
@@ -202,8 +217,8 @@ def validate(raw):
             if key not in given:
                 raise UserError(f"{PARAMS_FILE}: missing key '{section}.{key}'")
             require(section, key, given[key], check)
-        sections[section] = SimpleNamespace(**given)
-    params = SimpleNamespace(**sections)
+        sections[section] = SECTIONS[section](**given)
+    params = Params(**sections)
     check_together(params)
     return params
 

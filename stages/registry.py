@@ -6,8 +6,9 @@ stages.check`) must not pay for, or print, TensorFlow's start-up.
 stages/backbones.py builds the networks.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from stages import params
 from stages.errors import UserError
 from stages.params import PARAMS_FILE, choice, require
 
@@ -22,8 +23,8 @@ ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 # ONNX Runtime is the engine only where it was measured faster on a CPU
 # (MobileNetV2); TensorFlow stays the reference elsewhere, and on GPUs.
 ADAM = {"train.optimizer": "adam", "train.lr": 3e-4, "finetune.lr": 3e-5, "finetune.epochs": 10}
-AUTO = ("model.image_size", "features.engine", "train.optimizer", "train.lr", "finetune.unfreeze", "finetune.lr",
-        "finetune.epochs")
+AUTO = ("model.image_size", "runtime.engine", "train.optimizer", "train.lr", "finetune.unfreeze", "finetune.lr",
+        "finetune.epochs", "train.distribute")
 
 
 @dataclass(frozen=True)
@@ -45,29 +46,29 @@ class Backbone:
 
 def modern(application, native_size, weights_file, block_end, blocks):
     """A keras.applications network that rescales its input itself."""
-    recipe = {"model.image_size": native_size, "features.engine": "tensorflow", "finetune.unfreeze": blocks, **ADAM}
+    recipe = {"model.image_size": native_size, "runtime.engine": "tensorflow", "finetune.unfreeze": blocks, **ADAM}
     return Backbone(application, None, native_size, 32, weights_file, block_end, recipe)
 
 
 BACKBONES = {
     "vgg16": Backbone(
         "VGG16", "caffe", 224, 32, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", r"block\d_pool",
-        {"model.image_size": 150, "features.engine": "tensorflow", "train.optimizer": "sgd", "train.lr": 0.01,
+        {"model.image_size": 150, "runtime.engine": "tensorflow", "train.optimizer": "sgd", "train.lr": 0.01,
          "finetune.unfreeze": 1, "finetune.lr": 1e-4, "finetune.epochs": 10},
     ),
     "resnet50v2": Backbone(
         "ResNet50V2", "tf", 224, 32, "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        r"conv\d_block\d_out", {"model.image_size": 224, "features.engine": "tensorflow", "finetune.unfreeze": 3, **ADAM},
+        r"conv\d_block\d_out", {"model.image_size": 224, "runtime.engine": "tensorflow", "finetune.unfreeze": 3, **ADAM},
     ),
     "inceptionv3": Backbone(
         "InceptionV3", "tf", 299, 75, "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        r"mixed\d+", {"model.image_size": 299, "features.engine": "tensorflow", "finetune.unfreeze": 2, **ADAM},
+        r"mixed\d+", {"model.image_size": 299, "runtime.engine": "tensorflow", "finetune.unfreeze": 2, **ADAM},
     ),
     "mobilenetv2": Backbone(
         "MobileNetV2", "tf", 224, 32,
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5",
         r"block_\d+_project_BN",
-        {**ADAM, "model.image_size": 256, "features.engine": "onnxruntime", "finetune.unfreeze": 4,
+        {**ADAM, "model.image_size": 256, "runtime.engine": "onnxruntime", "finetune.unfreeze": 4,
          "finetune.lr": 1e-5, "finetune.epochs": 6},
         has_alpha=True,
     ),
@@ -79,13 +80,18 @@ BACKBONES = {
     # The baseline: no pre-trained network. `features` caches the resized
     # images (as uint8) and `train` trains stages.heads.small_cnn on them.
     "cnn": Backbone(None, None, 150, 32, None, None,
-                    {"model.image_size": 150, "features.engine": "tensorflow", "finetune.unfreeze": 0, **ADAM}, cache_dtype="uint8"),
+                    {"model.image_size": 150, "runtime.engine": "tensorflow", "finetune.unfreeze": 0, **ADAM}, cache_dtype="uint8"),
 }
+
+
+def load():
+    """params.yaml, checked, with every `auto` resolved: (params, {key: the value that runs})."""
+    return resolve(params.load())
 
 
 def resolve(p):
     """Check the params that depend on this registry and replace each `auto`
-    (keys in AUTO) by the backbone's recipe, in place. Returns {key: value run}."""
+    (keys in AUTO) by the backbone's recipe. Returns (params, {key: value run})."""
     require("model", "backbone", p.model.backbone, choice(*BACKBONES))
     require("model", "alpha", p.model.alpha, choice(*ALPHAS))
     spec = BACKBONES[p.model.backbone]
@@ -94,20 +100,24 @@ def resolve(p):
             f"{PARAMS_FILE}: model.image_size = {p.model.image_size} is too small for "
             f"{p.model.backbone} (minimum {spec.min_size})"
         )
-    run = {}
+    run, changed = {}, {}
     for key in AUTO:
         section, name = key.split(".")
-        if getattr(getattr(p, section), name) == "auto":
-            setattr(getattr(p, section), name, auto(key, spec))
-        run[key] = getattr(getattr(p, section), name)
-    return run
+        value = getattr(getattr(p, section), name)
+        run[key] = auto(key, spec) if value == "auto" else value
+        changed.setdefault(section, {})[name] = run[key]
+    resolved = replace(p, **{section: replace(getattr(p, section), **values) for section, values in changed.items()})
+    return resolved, run
 
 
 def auto(key, spec):
     """What `auto` means for `key`: the backbone's recipe, except that frozen passes
     stay on TensorFlow wherever it has a GPU (ONNX Runtime here runs on the CPU).
+    train.distribute: mirrored over the GPUs where there are several, else none.
     Every check is done by then: only this asks TensorFlow, and only where it matters."""
-    if key == "features.engine" and spec.recipe[key] != "tensorflow" and gpus():
+    if key == "train.distribute":
+        return "mirrored" if len(gpus()) > 1 else "none"
+    if key == "runtime.engine" and spec.recipe[key] != "tensorflow" and gpus():
         return "tensorflow"
     return spec.recipe[key]
 

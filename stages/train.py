@@ -5,7 +5,7 @@ whole network is trained here, with augmentation. Writes models/head.keras,
 the per-epoch log under logs/train/ and the training time in metrics/train.json.
 """
 
-from stages import manifest, params, registry
+from stages import manifest, registry
 from stages.augment import augmentation
 from stages.errors import run
 from stages.heads import dense_head, small_cnn, targets
@@ -15,18 +15,17 @@ from stages.training import EpochSeeds, fit, optimizer, setup
 
 
 def main():
-    p = params.load()
-    registry.resolve(p)
+    p, _ = registry.load()
     t = p.train
-    strategy = setup(t)
+    strategy = setup(t.seed, t.distribute, t.mixed_precision)
     classes = len(manifest.classes(manifest.read()))
     x_train, y_train = read_features("train")
     x_val, y_val = read_features("val")
     from_scratch = registry.BACKBONES[p.model.backbone].from_scratch
     with strategy.scope():
         build = small_cnn if from_scratch else dense_head
-        model = build(x_train.shape[1:], classes, p.head, t.loss)
-        model.compile(optimizer=optimizer(t, t.lr), loss=t.loss, metrics=["accuracy"])
+        model = build(x_train.shape[1:], classes, t.loss, units=p.head.units, dropout=p.head.dropout)
+        model.compile(optimizer=optimizer(t.optimizer, t.lr, t.momentum), loss=t.loss, metrics=["accuracy"])
     augment = augmentation(p.augment, t.seed) if from_scratch else None  # the cnn sees images
     seeds = EpochSeeds(len(x_train), t.seed, [augment] if augment else [])
     data = from_arrays(x_train, targets(y_train, classes, t.loss), t.batch_size, augment=augment, order=seeds.order)

@@ -16,17 +16,17 @@ from stages.errors import UserError
 from stages.paths import write_json
 
 
-def setup(t):
+def setup(seed, distribute, mixed_precision):
     """Seed everything, pick the precision, and return the tf.distribute strategy.
 
     Same params, same metrics: Python, NumPy and TF are seeded and TF runs
     deterministic ops. Models must be built and compiled inside strategy.scope().
     """
-    chosen = strategy(t.distribute)  # first: multi-worker collectives must precede any TF op
+    chosen = strategy(distribute)  # first: multi-worker collectives must precede any TF op
     print(f"tf.distribute: {type(chosen).__name__}, {chosen.num_replicas_in_sync} replicas")
-    keras.utils.set_random_seed(t.seed)
+    keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    if t.mixed_precision:
+    if mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     return chosen
 
@@ -41,18 +41,17 @@ def strategy(name):
             "MultiWorkerMirroredStrategy: keras-team/keras#20585). Use mirrored for the GPUs of one "
             "machine, or the DVC experiment queue to spread experiments over machines"
         )
-    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
-    if name == "auto":
-        name = "mirrored" if len(gpus) > 1 else "none"
     if name == "mirrored":
-        devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+        devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
     return tf.distribute.get_strategy()
 
 
-def optimizer(t, lr):
-    if t.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=t.momentum)
+def optimizer(name, lr, momentum):
+    """sgd (with momentum) or adam."""
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
     return keras.optimizers.Adam(learning_rate=lr)
 
 

@@ -22,7 +22,7 @@ TEST_PARAMS = {
     "data": {"source": "local"},
     "split": {"val": 0.25, "test": 0.25},
     "model": {"backbone": "vgg16", "weights": "none", "image_size": 32},
-    "features": {"batch_size": 16},
+    "runtime": {"batch_size": 16},
     # Random-weight features of one-colour images are all alike: only exact copies are duplicates.
     "audit": {"duplicate_similarity": 0.9999},
     "train": {"optimizer": "adam", "lr": 0.003, "batch_size": 8, "epochs": 25, "patience": 25},

@@ -58,12 +58,11 @@ def test_gradcam_works_for_every_backbone(name):
     from stages.heads import dense_head, small_cnn
 
     p = model_params(name, image_size=max(96, 2 * BACKBONES[name].min_size))  # a map of 3 x 3 or more
-    head = SimpleNamespace(units=0, dropout=0.0)
     extractor = backbones.extractor(p)
     if BACKBONES[name].from_scratch:
-        model = small_cnn(extractor.output_shape[1:], 3, head, "categorical_crossentropy")
+        model = small_cnn(extractor.output_shape[1:], 3, "categorical_crossentropy", units=0, dropout=0.0)
     else:
-        model = assemble(extractor, dense_head(extractor.output_shape[1:], 3, head, "categorical_crossentropy"))
+        model = assemble(extractor, dense_head(extractor.output_shape[1:], 3, "categorical_crossentropy", units=0, dropout=0.0))
     pixels = np.random.default_rng(0).integers(0, 256, (2, p.image_size, p.image_size, 3)).astype("uint8")
     maps, probabilities = gradcam.heatmaps(model, pixels)
     assert maps.shape[0] == 2 and maps.shape[1] >= 2 and np.isfinite(maps).all()

@@ -1,4 +1,4 @@
-"""features.engine: ONNX Runtime gives TensorFlow's outputs, or is refused."""
+"""runtime.engine: ONNX Runtime gives TensorFlow's outputs, or is refused."""
 
 from types import SimpleNamespace
 

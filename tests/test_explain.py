@@ -1,7 +1,5 @@
 """Grad-CAM, calibration and test-time augmentation, on models trained here."""
 
-from types import SimpleNamespace
-
 import keras
 import numpy as np
 import pytest
@@ -28,7 +26,7 @@ def square_model():
     """The pipeline's from-scratch CNN, trained to tell the squares apart."""
     keras.utils.set_random_seed(0)
     x, y, _ = squares(400, seed=0)
-    model = small_cnn((SIZE, SIZE, 3), 2, SimpleNamespace(units=0, dropout=0.0), "categorical_crossentropy")
+    model = small_cnn((SIZE, SIZE, 3), 2, "categorical_crossentropy", units=0, dropout=0.0)
     model.compile(keras.optimizers.Adam(0.003), "categorical_crossentropy", metrics=["accuracy"])
     model.fit(x.astype("float32"), keras.utils.to_categorical(y, 2), epochs=6, batch_size=32, verbose=0)
     return model

@@ -1,7 +1,5 @@
 """Heads: both losses train, and their outputs become one probability per class."""
 
-from types import SimpleNamespace
-
 import keras
 import numpy as np
 import pytest
@@ -9,7 +7,7 @@ import pytest
 from stages.errors import UserError
 from stages.heads import dense_head, probabilities, small_cnn, targets
 
-HEAD = SimpleNamespace(units=16, dropout=0.1)
+HEAD = {"units": 16, "dropout": 0.1}
 
 
 def separable(n=80, dim=8, seed=0):
@@ -22,7 +20,7 @@ def separable(n=80, dim=8, seed=0):
 def test_both_losses_learn_two_classes(loss, units):
     keras.utils.set_random_seed(0)
     x, y = separable()
-    head = dense_head(x.shape[1:], 2, HEAD, loss)
+    head = dense_head(x.shape[1:], 2, loss, **HEAD)
     assert head.output_shape == (None, units)
     head.compile(keras.optimizers.Adam(0.01), loss=loss)
     head.fit(x, targets(y, 2, loss), epochs=30, verbose=0)
@@ -33,11 +31,11 @@ def test_both_losses_learn_two_classes(loss, units):
 
 def test_binary_loss_needs_two_classes():
     with pytest.raises(UserError, match="binary_crossentropy needs exactly 2 classes, found 3"):
-        dense_head((8,), 3, HEAD, "binary_crossentropy")
+        dense_head((8,), 3, "binary_crossentropy", **HEAD)
 
 
 def test_cnn_baseline_takes_raw_pixels():
-    cnn = small_cnn((32, 32, 3), 10, HEAD, "categorical_crossentropy")
+    cnn = small_cnn((32, 32, 3), 10, "categorical_crossentropy", **HEAD)
     out = cnn.predict(np.full((2, 32, 32, 3), 255, "float32"), verbose=0)
     assert out.shape == (2, 10) and np.allclose(out.sum(axis=1), 1, atol=1e-5)
 
@@ -47,7 +45,7 @@ def test_mixed_precision_keeps_the_output_float32(loss):
     """train.mixed_precision: float16 inside, a float32 output for a stable loss (one step on the CPU)."""
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        head = dense_head((16,), 2, SimpleNamespace(units=8, dropout=0.0), loss)
+        head = dense_head((16,), 2, loss, units=8, dropout=0.0)
         head.compile(optimizer="adam", loss=loss)
         x = np.random.default_rng(0).normal(size=(8, 16)).astype("float32")
         head.fit(x, targets(np.arange(8) % 2, 2, loss), epochs=1, verbose=0)

@@ -53,7 +53,7 @@ def test_explicit_values_win_over_auto():
     raw["model"]["image_size"] = 96
     p = validate(raw)
     assert (p.model.image_size, p.finetune.lr, p.train.lr) == (96, 0.001, 0.0003)
-    assert p.features.engine == "onnxruntime"  # measured faster for MobileNetV2 (bench/RESULTS.md)
+    assert p.runtime.engine == "onnxruntime"  # measured faster for MobileNetV2 (bench/RESULTS.md)
 
 
 def test_auto_keeps_frozen_passes_on_tensorflow_where_it_has_a_gpu(monkeypatch):
@@ -61,9 +61,9 @@ def test_auto_keeps_frozen_passes_on_tensorflow_where_it_has_a_gpu(monkeypatch):
 
     raw = with_change("model", "backbone", "mobilenetv2")
     monkeypatch.setattr(registry, "gpus", lambda: ["/physical_device:GPU:0"])
-    assert validate(raw).features.engine == "tensorflow"
-    raw["features"]["engine"] = "onnxruntime"  # asked for: kept
-    assert validate(raw).features.engine == "onnxruntime"
+    assert validate(raw).runtime.engine == "tensorflow"
+    raw["runtime"]["engine"] = "onnxruntime"  # asked for: kept
+    assert validate(raw).runtime.engine == "onnxruntime"
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ def test_auto_keeps_frozen_passes_on_tensorflow_where_it_has_a_gpu(monkeypatch):
         ("clean", "max_bytes", 0, "clean.max_bytes = 0 must be in [1, inf]"),
         ("audit", "duplicate_similarity", 1.5, "audit.duplicate_similarity = 1.5 must be in (0, 1]"),
         ("evaluate", "tta", "yes", "evaluate.tta = 'yes' must be true or false"),
-        ("features", "engine", "fast", "features.engine = 'fast' must be one of: tensorflow, onnxruntime, or auto"),
+        ("runtime", "engine", "fast", "runtime.engine = 'fast' must be one of: tensorflow, onnxruntime, or auto"),
         ("export", "formats", ["onnx", "tflite16"], "export.formats = ['onnx', 'tflite16'] has 'tflite16'; allowed: saved_model,"),
         ("export", "formats", [], "export.formats = [] must be a list of distinct values from: saved_model,"),
         ("export", "formats", "onnx", "export.formats = 'onnx' must be a list"),
@@ -124,6 +124,23 @@ def test_local_dir_that_the_pipeline_writes_is_refused(inside, tmp_path, monkeyp
     assert validate(with_change("data", "local_dir", "photos")).data.local_dir == "photos"
 
 
+def test_a_moved_key_says_where_it_went():
+    raw = with_change("data", "max_per_class", None)
+    raw["features"] = {"batch_size": 32}
+    with pytest.raises(UserError, match=r"^params.yaml: features.batch_size is now runtime.batch_size: rename it$"):
+        validate(raw)
+
+
+def test_resolved_params_are_frozen_and_hold_no_auto():
+    import dataclasses
+
+    p = validate(with_change("model", "backbone", "mobilenetv2"))
+    values = [value for section in dataclasses.astuple(p) for value in section]
+    assert "auto" not in values and p.runtime.engine == "onnxruntime"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.train.lr = 1.0
+
+
 def test_unknown_section():
     params = with_change("data", "max_per_class", None)
     params["trian"] = {"lr": 0.1}
@@ -146,8 +163,8 @@ def test_check_by_hand_says_what_auto_resolves_to(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_change("model", "backbone", "convnext_tiny")))
     result = sh(tmp_path, sys.executable, "-m", "stages.check", env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.stdout.strip().splitlines()[-1] == (
-        "params.yaml: ok; for convnext_tiny this runs model.image_size = 224, features.engine = tensorflow, train.optimizer = adam, "
-        "train.lr = 0.0003, finetune.unfreeze = 3, finetune.lr = 3e-05, finetune.epochs = 10"
+        "params.yaml: ok; for convnext_tiny this runs model.image_size = 224, runtime.engine = tensorflow, train.optimizer = adam, "
+        "train.lr = 0.0003, finetune.unfreeze = 3, finetune.lr = 3e-05, finetune.epochs = 10, train.distribute = none"
     )
 
 

@@ -560,7 +560,7 @@ def test_killed_features_resume_where_they_stopped(baseline, tmp_path, monkeypat
     from stages import features
 
     project = workspace_copy(baseline, tmp_path / "copy")
-    set_params(project, {"features": {"batch_size": 4}})
+    set_params(project, {"runtime": {"batch_size": 4}})
     monkeypatch.chdir(project)
     features.main()  # uninterrupted
     expected = {path.name: np.load(path) for path in (project / "data/features").iterdir()}
@@ -590,7 +590,7 @@ def test_onnxruntime_engine_gives_tensorflows_features_and_scores(baseline, tmp_
     from stages import evaluate, features
 
     project = workspace_copy(baseline, tmp_path / "copy")
-    set_params(project, {"features": {"engine": "onnxruntime"}})
+    set_params(project, {"runtime": {"engine": "onnxruntime"}})
     monkeypatch.chdir(project)
     features.main()
     assert "ONNX Runtime: first batch within" in capsys.readouterr().out
