@@ -107,7 +107,7 @@ def features_vs_ceiling(images, work, backbone, size, batch, alpha):
         ceiling = time.perf_counter() - start
         # The stage's own loop: read, decode, resize, forward, write.
         start = time.perf_counter()
-        engines.extract(forward, batches(paths, labels, size, batch), n, work / "x.npy", "float32", f"bench {engine}")
+        engines.stream_to_npy(forward, batches(paths, labels, size, batch), n, work / "x.npy", "float32", f"bench {engine}")
         pipeline = time.perf_counter() - start
         set_params(repo, {"runtime": {"engine": engine}})
         seconds[engine], _ = command(repo, sys.executable, "-m", "stages.features")

@@ -118,7 +118,7 @@ def extractor(model_params):
     return keras.Sequential([image, *preprocess, build(p), pool[p.pooling](name="pool")], name="extractor")
 
 
-def network(extractor):
+def backbone_of(extractor):
     """The backbone inside an extractor."""
     return next(layer for layer in extractor.layers if isinstance(layer, keras.Model))
 
@@ -168,12 +168,12 @@ def unfreeze(network, backbone, blocks):
     return network.operations[first].name if blocks else None
 
 
-def split(extractor, first):
+def cut(extractor, first):
     """(bottom, top) of an extractor whose backbone trains from the layer named
     `first` up. bottom: pixels -> the activation just below `first`, all frozen,
     so it can be computed once per image; top: that activation -> the features.
     Both share the extractor's layers."""
-    backbone = network(extractor)
+    backbone = backbone_of(extractor)
     position = [op.name for op in backbone.operations].index(first)
     cut = backbone.operations[position - 1].output
     where = extractor.layers.index(backbone)

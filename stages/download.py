@@ -72,7 +72,7 @@ def main():
         return
     # Unpack beside data/raw (same disk), so that moving the files is instant.
     with tempfile.TemporaryDirectory(dir=RAW.parent, prefix="unpack-") as work:
-        write_renamed(collect(sources.fetch(p.data, work), RAW, p.data.max_per_class, move=True))
+        write_renamed(collect(sources.prepare(p.data, work), RAW, p.data.max_per_class, move=True))
 
 
 if __name__ == "__main__":

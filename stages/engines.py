@@ -40,7 +40,7 @@ def forward(network, engine, first):
     return run
 
 
-def extract(forward, data, count, path, dtype, desc, *, start=0, record=lambda rows: None):
+def stream_to_npy(forward, data, count, path, dtype, desc, *, start=0, record=lambda rows: None):
     """forward(images) of `data` into rows start.. of the .npy at `path` (created at the
     first batch when start is 0); `record(rows)` after every batch, once the rows are on disk."""
     features = open_memmap(path, mode="r+") if start else None

@@ -107,76 +107,99 @@ def explanations(model, rows, size):
     return gradcam.heatmaps(model, pixels)[0]
 
 
-def main():
-    p, recipe = registry.load()
-    images = manifest.read()
-    classes = manifest.classes(images)
-    paths, y = manifest.rows(images, "test")
+def predict_test(p, models, paths, y):
+    """Each model's class probabilities on the test split, and the fine-tuned model's
+    batch predictor (on runtime.engine) with its data, for flip averaging."""
     x_test, _ = read_features("test")
-    x_val, y_val = read_features("val")
     data = batches(paths, y, p.model.image_size, p.train.batch_size)
-    models = {"head": backbones.load_model(HEAD), "finetune": backbones.load_model(MODEL)}
-    # The fine-tuned model's passes over the test photos run on runtime.engine.
     forward = engines.forward(models["finetune"], p.runtime.engine, next(iter(data))[0].numpy())
     predict = lambda images: to_probabilities(forward(images))  # noqa: E731
     probabilities = {
         "head": to_probabilities(models["head"].predict(x_test, verbose=0)),
         "finetune": passes(predict, data, len(y), "evaluate: test"),
     }
-    temperatures = {
+    return probabilities, predict, data
+
+
+def temperatures(models):
+    """The head's, fitted here on the validation split; the fine-tuned model's, fitted by finetune."""
+    x_val, y_val = read_features("val")
+    return {
         "head": calibration.fit_temperature(to_probabilities(models["head"].predict(x_val, verbose=0)), y_val),
-        "finetune": read_json(model_info(MODEL))["temperature"],  # fitted by finetune
+        "finetune": read_json(model_info(MODEL))["temperature"],
     }
+
+
+def score(models, paths, y, classes, probabilities, temperature):
+    """metrics/eval.json's scores per model."""
     report = {name: scores(y, probabilities[name], classes) for name in MODELS}
     unflagged = ~np.isin(paths, pd.read_csv(FLAGGED).path)  # what the audit did not question
     for name, path in (("head", HEAD), ("finetune", MODEL)):
         report[name]["accuracy_unflagged"] = (
             metrics.accuracy_score(y[unflagged], probabilities[name][unflagged].argmax(1)) if unflagged.any() else None
         )
-        report[name]["calibration"] = calibrated(y, probabilities[name], temperatures[name])
+        report[name]["calibration"] = calibrated(y, probabilities[name], temperature[name])
         report[name]["size_mb"] = round(path.stat().st_size / 2**20, 2)
         report[name]["parameters"] = models[name].count_params()
-    if p.evaluate.tta:
-        report["finetune"]["tta"] = flip_averaged(predict, data, y)
-    report["recipe"] = recipe  # what `auto` in params.yaml resolved to: what ran
-    write_json(EVAL_REPORT, report)
+    return report
 
+
+def write_tables(paths, y, classes, probabilities, temperature):
+    """The data of the DVC plots: test predictions, ROC, precision-recall and
+    reliability per model. Returns the predictions table."""
     PLOTS.mkdir(parents=True, exist_ok=True)
     names = np.array(classes)
     table = pd.DataFrame({"path": paths, "actual": names[y]})
-    points = {}
     for name in MODELS:
-        predicted = probabilities[name].argmax(axis=1)
-        table[name] = names[predicted]
+        table[name] = names[probabilities[name].argmax(axis=1)]
         table[f"{name}_confidence"] = probabilities[name].max(axis=1).round(6)
-        points[name] = curves(y, probabilities[name])
-        fpr, tpr, _, recall, precision, _ = points[name]
+        fpr, tpr, _, recall, precision, _ = curves(y, probabilities[name])
         pd.DataFrame({"fpr": fpr, "tpr": tpr}).to_csv(PLOTS / f"roc_{name}.csv", index=False)
         pd.DataFrame({"recall": recall, "precision": precision}).to_csv(PLOTS / f"pr_{name}.csv", index=False)
         bins = calibration.reliability(probabilities[name], y)
         pd.DataFrame(bins, columns=["confidence", "accuracy", "images"]).to_csv(PLOTS / f"reliability_{name}.csv", index=False)
-        title = f"{name}: test accuracy {report[name]['accuracy']:.3f}"
-        figures.confusion(y, predicted, classes, title, PLOTS / f"confusion_{name}.png")
-    scaled = calibration.scaled(probabilities["finetune"], temperatures["finetune"])
+    scaled = calibration.scaled(probabilities["finetune"], temperature["finetune"])
     table["finetune_calibrated"] = scaled.max(axis=1).round(6)
     table.to_csv(TEST_PREDICTIONS, index=False)
-    figures.curves(points, PLOTS / "roc_pr.png")
-    figures.training_curves({"head": TRAIN_LOG, "finetune": FINETUNE_LOG}, PLOTS / "training_curves.png")
-    figures.reliability({name: (probabilities[name], temperatures[name]) for name in MODELS}, y,
-                        PLOTS / "reliability.png")
+    return table
 
+
+def draw(report, table, y, classes, probabilities, temperature, model, size):
+    """The PNG figures: confusion matrices, curves, reliability, Grad-CAM galleries."""
+    for name in MODELS:
+        title = f"{name}: test accuracy {report[name]['accuracy']:.3f}"
+        figures.confusion(y, probabilities[name].argmax(axis=1), classes, title, PLOTS / f"confusion_{name}.png")
+    figures.curves({name: curves(y, probabilities[name]) for name in MODELS}, PLOTS / "roc_pr.png")
+    figures.training_curves({"head": TRAIN_LOG, "finetune": FINETUNE_LOG}, PLOTS / "training_curves.png")
+    figures.reliability({name: (probabilities[name], temperature[name]) for name in MODELS}, y,
+                        PLOTS / "reliability.png")
     judged = table.rename(columns={"finetune": "predicted", "finetune_confidence": "confidence"})
-    wrong = figures.mistaken(judged)
-    right = figures.typical(judged)
-    size = p.model.image_size
-    figures.gallery(wrong, explanations(models["finetune"], wrong, size), PLOTS / "mistakes.png",
+    wrong, right = figures.mistaken(judged), figures.typical(judged)
+    figures.gallery(wrong, explanations(model, wrong, size), PLOTS / "mistakes.png",
                     "most confident mistakes of the fine-tuned model, and where it looked (Grad-CAM)")
-    figures.gallery(right, explanations(models["finetune"], right, size), PLOTS / "explained.png",
+    figures.gallery(right, explanations(model, right, size), PLOTS / "explained.png",
                     "right, and sure: where the fine-tuned model looks for each class (Grad-CAM)")
+
+
+def main():
+    p, recipe = registry.load()
+    images = manifest.read()
+    classes = manifest.classes(images)
+    paths, y = manifest.rows(images, "test")
+    models = {"head": backbones.load_model(HEAD), "finetune": backbones.load_model(MODEL)}
+    probabilities, predict, data = predict_test(p, models, paths, y)
+    temperature = temperatures(models)
+    report = score(models, paths, y, classes, probabilities, temperature)
+    if p.evaluate.tta:
+        report["finetune"]["tta"] = flip_averaged(predict, data, y)
+    report["recipe"] = recipe  # what `auto` in params.yaml resolved to: what ran
+    write_json(EVAL_REPORT, report)
+    table = write_tables(paths, y, classes, probabilities, temperature)
+    draw(report, table, y, classes, probabilities, temperature, models["finetune"], p.model.image_size)
     for name in MODELS:
         print(f"evaluate: {name} accuracy {report[name]['accuracy']:.4f} loss {report[name]['loss']:.4f} "
               f"ECE {report[name]['calibration']['ece']:.4f} -> {report[name]['calibration']['ece_calibrated']:.4f} "
-              f"(T = {temperatures[name]:.2f})")
+              f"(T = {temperature[name]:.2f})")
     if p.evaluate.tta:
         print(f"evaluate: finetune with flip averaging: accuracy {report['finetune']['tta']['accuracy']:.4f}")
 

@@ -91,7 +91,7 @@ def main():
     images = manifest.read()
     paths, labels = manifest.rows(images, "test")
     data = batches(paths, labels, size, p.runtime.batch_size)
-    model = formats.per_class(backbones.load_model(MODEL))
+    model = formats.with_per_class_output(backbones.load_model(MODEL))
     calibration = None
     if "tflite_int8" in p.export.formats:
         calibration = calibration_images(images, size, p.export.calibration_images)

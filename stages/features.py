@@ -47,7 +47,7 @@ def main():
         if start:
             print(f"features: {split}: resuming at image {start} of {len(paths)}")
         data = batches(paths[start:], labels[start:], size, batch_size)
-        shape = engines.extract(forward, data, len(paths), folder / f"{split}_x.npy", spec.cache_dtype,
+        shape = engines.stream_to_npy(forward, data, len(paths), folder / f"{split}_x.npy", spec.cache_dtype,
                         f"features {split}", start=start, record=partial(save_progress, folder, split))
         np.save(folder / f"{split}_y.npy", labels)
         print(f"features: {split} {shape}")

@@ -1,6 +1,6 @@
 """Download a file reliably and unpack an archive safely.
 
-`download` streams to `<file>.part` with a progress bar, resumes it with an
+`get_file` streams to `<file>.part` with a progress bar, resumes it with an
 HTTP Range request, retries transient errors, verifies size and SHA-256, and
 only then renames it: a half file is never taken for a whole one.
 """
@@ -31,7 +31,7 @@ class Transient(Exception):
     """A failure worth retrying: the connection broke or the server had a moment."""
 
 
-def download(url, target, size=None, sha256=None):
+def get_file(url, target, size=None, sha256=None):
     target = Path(target)
     if target.exists() and not mismatch(target, size, sha256):
         print(f"download: using {target} (already downloaded and verified)")
@@ -128,7 +128,7 @@ def unpacked_size(archive):
         return sum(info.file_size for info in zipped.infolist())
 
 
-def extract(archive, folder, limit=None):
+def unzip(archive, folder, limit=None):
     """Unpack a zip into folder, refusing anything that could land outside it,
     overwrite another member, or unpack to more than `limit` bytes (by default
     MAX_RATIO x the archive's size; an archive inside an archive gets what its

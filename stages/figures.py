@@ -101,22 +101,31 @@ def overlay(axis, image, heatmap, title):
     axis.axis("off")
 
 
-def gallery(rows, heatmaps, path, title, columns=4):
-    """Each image, and beside it its Grad-CAM heatmap over it, with label and confidence."""
-    lines = max(1, int(np.ceil(len(rows) / columns)))
-    figure, axes = plt.subplots(lines, 2 * columns, figsize=(4.2 * columns, 2.3 * lines), squeeze=False)
+def grid(count, columns, cell, per_item=1, empty="nothing found"):
+    """A figure for `count` items in rows of `columns`, each item `per_item` axes
+    of `cell` (width, height) inches, every axis off, `empty` said where there is
+    nothing; returns (figure, the axes of each item)."""
+    lines = max(1, int(np.ceil(count / columns)))
+    figure, axes = plt.subplots(lines, per_item * columns, figsize=(cell[0] * per_item * columns, cell[1] * lines),
+                                squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
-    for index, (row, heatmap) in enumerate(zip(rows.itertuples(), heatmaps)):
-        photo, explained = axes.flat[2 * index], axes.flat[2 * index + 1]
+    if not count:
+        axes.flat[0].text(0.5, 0.5, empty, ha="center")
+    flat = list(axes.flat)
+    return figure, [flat[per_item * i : per_item * (i + 1)] for i in range(count)]
+
+
+def gallery(rows, heatmaps, path, title, columns=4):
+    """Each image, and beside it its Grad-CAM heatmap over it, with label and confidence."""
+    figure, items = grid(len(rows), columns, (2.1, 2.3), per_item=2, empty="none on the test split")
+    for (photo, explained), row, heatmap in zip(items, rows.itertuples(), heatmaps):
         with Image.open(row.path) as image:
             image = image.convert("RGB")
         photo.imshow(image)
         said = f"true {row.actual}, said {row.predicted}" if row.actual != row.predicted else row.actual
         photo.set_title(f"{said}\n{row.confidence:.1%} sure", fontsize=8)
         overlay(explained, image, heatmap, "Grad-CAM")
-    if rows.empty:
-        axes.flat[0].text(0.5, 0.5, "none on the test split", ha="center")
     figure.suptitle(title)
     save(figure, path)
 
@@ -130,29 +139,18 @@ def thumbnail(axis, path, title):
 
 def audit_gallery(rows, caption, path, title, columns=6):
     """One image per finding, captioned with `caption` formatted from its row."""
-    lines = max(1, int(np.ceil(len(rows) / columns)))
-    figure, axes = plt.subplots(lines, columns, figsize=(2.6 * columns, 2.9 * lines), squeeze=False)
-    for axis in axes.flat:
-        axis.axis("off")
-    for axis, row in zip(axes.flat, rows.itertuples()):
+    figure, items = grid(len(rows), columns, (2.6, 2.9))
+    for (axis,), row in zip(items, rows.itertuples()):
         thumbnail(axis, row.path, f"{Path(row.path).name}\n" + caption.format(**row._asdict()))
-    if rows.empty:
-        axes.flat[0].text(0.5, 0.5, "nothing found", ha="center")
     figure.suptitle(title)
     save(figure, path)
 
 
 def pairs_gallery(pairs, path, columns=3):
     """Near-duplicate pairs side by side, with their splits, labels and similarity."""
-    lines = max(1, int(np.ceil(len(pairs) / columns)))
-    figure, axes = plt.subplots(lines, 2 * columns, figsize=(5 * columns, 2.9 * lines), squeeze=False)
-    for axis in axes.flat:
-        axis.axis("off")
-    for index, row in enumerate(pairs.itertuples()):
-        left, right = axes.flat[2 * index], axes.flat[2 * index + 1]
+    figure, items = grid(len(pairs), columns, (2.5, 2.9), per_item=2, empty="no near-duplicates")
+    for (left, right), row in zip(items, pairs.itertuples()):
         thumbnail(left, row.path, f"{row.split}, {row.label}\nsimilarity {row.similarity:.3f}")
         thumbnail(right, row.duplicate_path, f"{row.duplicate_split}, {row.duplicate_label}")
-    if pairs.empty:
-        axes.flat[0].text(0.5, 0.5, "no near-duplicates", ha="center")
     figure.suptitle("near-duplicates (cosine similarity of the features)")
     save(figure, path)

@@ -40,7 +40,7 @@ def build(p):
     if registry.BACKBONES[p.model.backbone].from_scratch:
         return None, None
     extractor = backbones.extractor(p.model)
-    return extractor, backbones.unfreeze(backbones.network(extractor), p.model.backbone, p.finetune.unfreeze)
+    return extractor, backbones.unfreeze(backbones.backbone_of(extractor), p.model.backbone, p.finetune.unfreeze)
 
 
 def calibrated_losses(probabilities, labels):
@@ -82,8 +82,8 @@ def views_at_cut(p, bottom, data, count, val_count, folder):
 
     train = data("train", batch_size=max(1, p.train.batch_size // views), augment=each_view)
     forward = engines.forward(bottom, p.runtime.engine, next(iter(train))[0].numpy())
-    engines.extract(forward, train, views * count, folder / "train.npy", "float16", f"finetune: {views} views at the cut")
-    engines.extract(forward, data("val"), val_count, folder / "val.npy", "float16", "finetune: val at the cut")
+    engines.stream_to_npy(forward, train, views * count, folder / "train.npy", "float16", f"finetune: {views} views at the cut")
+    engines.stream_to_npy(forward, data("val"), val_count, folder / "val.npy", "float16", "finetune: val at the cut")
     return (np.load(folder / f"{split}.npy", mmap_mode="r") for split in ("train", "val"))
 
 
@@ -99,7 +99,7 @@ def main():
         # Nothing to cache for the cnn, with no block unfrozen, or with no epoch to run.
         cached = bool(views and first and p.finetune.epochs)
         if cached:
-            bottom, top = backbones.split(extractor, first)
+            bottom, top = backbones.cut(extractor, first)
             model = assemble(top, head)
         else:
             model = head if extractor is None else assemble(extractor, head)
@@ -112,44 +112,57 @@ def main():
 
     if not p.finetune.epochs:
         print("finetune: finetune.epochs is 0, saving the model without fine-tuning")
-    count = len(manifest.rows(images, "train")[0])
     labels = manifest.rows(images, "val")[1]
     with backup.scratch("finetune-views") as folder:  # the views live on disk, not in memory
-        if cached:
-            x_train, x_val = views_at_cut(p, bottom, data, count, len(labels), folder)
-            y_train = targets(manifest.rows(images, "train")[1], len(classes), t.loss)
-            seeds = EpochSeeds(count, t.seed, views=views)
-            train = from_memmap(x_train, np.repeat(y_train, views, axis=0), t.batch_size, order=seeds.order)
-            val = from_memmap(x_val, targets(labels, len(classes), t.loss), t.batch_size)
-        else:
-            augment = augmentation(p.augment, t.seed)
-            seeds = EpochSeeds(count, t.seed, [augment])
-            train, val = data("train", augment=augment, order=seeds.order), data("val")
+        train, val, seeds = training_data(p, images, len(classes), data, bottom if cached else None, folder)
         on_val = lambda: probabilities(model.predict(val, verbose=0))  # noqa: E731
         start, best = model.get_weights(), on_val()  # backbone + trained head
         timing = fit(model, train, val, seeds=seeds, epochs=p.finetune.epochs, patience=t.patience, log_dir=FINETUNE_LOG)
-        # Early stopping keeps the best epoch, but the starting point is no epoch:
-        # go back to it only where the val split shows that fine-tuning hurt.
         timing["first_trained_layer"], timing["kept"] = first, False
         if p.finetune.epochs:
-            tuned = on_val()
-            timing["p_hurt"] = round(hurt(tuned, best, labels), 4)
-            timing["kept"] = timing["p_hurt"] >= 0.05
-            if timing["kept"]:
-                best = tuned
-            else:
-                model.set_weights(start)
-                print(f"finetune: fine-tuning raised the calibrated val loss (p = {timing['p_hurt']:.3f}); "
-                      "keeping backbone + head as they were")
-    temperature = calibration.fit_temperature(best, labels)
+            best, decision = keep_or_drop(model, start, best, on_val(), labels)
+            timing.update(decision)
     if cached:
         model = assemble(extractor, head)  # the trained top back on its frozen bottom (shared layers)
+    save(model, p, classes, calibration.fit_temperature(best, labels), timing)
+
+
+def training_data(p, images, classes, data, bottom, folder):
+    """(train, val, seeds): the views at the cut under `bottom` (None: augment online)."""
+    t, views = p.train, p.finetune.views
+    count = len(manifest.rows(images, "train")[0])
+    y_val = targets(manifest.rows(images, "val")[1], classes, t.loss)
+    if bottom is None:
+        augment = augmentation(p.augment, t.seed)
+        seeds = EpochSeeds(count, t.seed, [augment])
+        return data("train", augment=augment, order=seeds.order), data("val"), seeds
+    x_train, x_val = views_at_cut(p, bottom, data, count, len(y_val), folder)
+    y_train = targets(manifest.rows(images, "train")[1], classes, t.loss)
+    seeds = EpochSeeds(count, t.seed, views=views)
+    train = from_memmap(x_train, np.repeat(y_train, views, axis=0), t.batch_size, order=seeds.order)
+    return train, from_memmap(x_val, y_val, t.batch_size), seeds
+
+
+def keep_or_drop(model, start, before, after, labels):
+    """Early stopping keeps the best epoch, but the starting point is no epoch: go back
+    to it (the weights `start`) only where the val split shows that fine-tuning hurt.
+    Returns the kept model's val probabilities and {"kept", "p_hurt"}."""
+    p_hurt = round(hurt(after, before, labels), 4)
+    if p_hurt >= 0.05:
+        return after, {"kept": True, "p_hurt": p_hurt}
+    model.set_weights(start)
+    print(f"finetune: fine-tuning raised the calibrated val loss (p = {p_hurt:.3f}); keeping backbone + head as they were")
+    return before, {"kept": False, "p_hurt": p_hurt}
+
+
+def save(model, p, classes, temperature, report):
+    """models/model.keras, the model.json that predict reads, metrics/finetune.json."""
     MODEL.parent.mkdir(parents=True, exist_ok=True)
     model.save(MODEL)
     info = {"backbone": p.model.backbone, "image_size": p.model.image_size, "classes": classes,
             "input": INPUT, "temperature": temperature}
     write_json(model_info(MODEL), info)
-    write_json(FINETUNE_REPORT, {"finetune": timing})
+    write_json(FINETUNE_REPORT, {"finetune": report})
 
 
 if __name__ == "__main__":

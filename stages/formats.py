@@ -33,16 +33,17 @@ def check(names):
     require("export", "formats", names, subset(*FORMATS))
 
 
-def per_class(model):
+def with_per_class_output(model):
     """The model with one probability per class out, also when it ends in one
     sigmoid unit (train.loss: binary_crossentropy), so that every export reads the same."""
     import keras
 
+    from stages.heads import per_class
+
     if model.output_shape[-1] != 1:
         return model
     image = keras.Input(model.input_shape[1:], name="image")
-    second = model(image)
-    return keras.Model(image, keras.layers.Concatenate(name="classes")([1 - second, second]))
+    return keras.Model(image, per_class(model(image)))
 
 
 def converter_options(name, calibration):

@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from stages.backbones import Preprocess
+from stages.backbones import Preprocess, backbone_of
+from stages.heads import per_class
 
 
 def last_conv(network):
@@ -29,7 +30,7 @@ def parts(model):
     extractor = next((layer for layer in model.layers if layer.name == "extractor"), None)
     if extractor is None:  # the cnn baseline: one flat network, pixels to probabilities
         return (lambda x: x), model, (lambda x: x)
-    network = next(layer for layer in extractor.layers if isinstance(layer, keras.Model))
+    network = backbone_of(extractor)
     # Networks that rescale their input themselves have no Preprocess layer.
     preprocess = next((layer for layer in extractor.layers if isinstance(layer, Preprocess)), lambda x: x)
     pool, head = extractor.get_layer("pool"), model.get_layer("head")
@@ -46,7 +47,7 @@ def heatmaps(model, images, classes=None):
         tape.watch(x)  # the backbone may be frozen: record its ops from the input on
         feature_map, top = inner(x, training=False)
         outputs = after(top)
-        probabilities = tf.concat([1 - outputs, outputs], axis=1) if outputs.shape[1] == 1 else outputs
+        probabilities = per_class(outputs)
         chosen = tf.argmax(probabilities, axis=1) if classes is None else tf.constant(classes)
         score = tf.math.log(tf.gather(probabilities, chosen, axis=1, batch_dims=1) + 1e-12)
     gradients = tape.gradient(score, feature_map)

@@ -30,11 +30,17 @@ def targets(labels, classes, loss):
     return keras.utils.to_categorical(labels, classes)
 
 
+def per_class(outputs):
+    """One probability per class: a sigmoid unit's p becomes (1 - p, p), other outputs
+    pass as they are. Keras ops: for arrays, eager tensors and symbolic ones alike."""
+    if outputs.shape[-1] != 1:
+        return outputs
+    return keras.ops.concatenate([1 - outputs, outputs], axis=-1)
+
+
 def probabilities(outputs):
-    """Model outputs as one probability per class, whatever the loss."""
-    outputs = np.asarray(outputs, dtype="float64")
-    if outputs.shape[1] == 1:
-        return np.hstack([1 - outputs, outputs])
+    """Model outputs as one probability per class (float64), whatever the loss."""
+    outputs = np.asarray(per_class(np.asarray(outputs, dtype="float64")))
     return outputs / outputs.sum(axis=1, keepdims=True)  # float32 rows miss 1 slightly
 
 

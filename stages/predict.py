@@ -92,7 +92,7 @@ def link_problem(path, root, folder):
     return None
 
 
-def load_model(path):
+def load_predictor(path):
     """A function (uint8 pixels -> outputs) for any exported format, and model.json."""
     info_path = model_info(path)
     if not Path(path).exists() or not info_path.exists():
@@ -228,7 +228,7 @@ def main():
 
     if args.explain and Path(args.model).suffix != ".keras":
         raise UserError(f"--explain needs the Keras model (.keras), not {args.model}: Grad-CAM needs its gradients")
-    model, info = load_model(args.model)
+    model, info = load_predictor(args.model)
     # For a .keras file `model` is the loaded model's predict_on_batch; Grad-CAM needs the model.
     keras_model = model.__self__ if args.explain else None
     files = expand(args.paths)

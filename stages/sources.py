@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from stages.errors import UserError
-from stages.fetch import MAX_RATIO, download, extract, unpacked_size
+from stages.fetch import MAX_RATIO, get_file, unpacked_size, unzip
 
 DOWNLOADS = Path("data/downloads")
 
@@ -33,8 +33,8 @@ def petimages(data, work):
     """PetImages/Cat and PetImages/Dog from Microsoft's zip, as cat/ and dog/."""
     url = data.url or PETIMAGES_URL
     size = PETIMAGES_SIZE if url == PETIMAGES_URL else None  # a mirror may differ
-    archive = download(url, DOWNLOADS / Path(url).name, size=size)
-    extract(archive, work / "unzipped")
+    archive = get_file(url, DOWNLOADS / Path(url).name, size=size)
+    unzip(archive, work / "unzipped")
     classes = work / "classes"
     classes.mkdir()
     for folder in sorted((work / "unzipped/PetImages").iterdir()):
@@ -63,9 +63,9 @@ def kaggle(data, work):
             "No network? Use data.source: local"
         ) from None
     outer = DOWNLOADS / "dogs-vs-cats.zip"
-    extract(outer, work / "outer")
+    unzip(outer, work / "outer")
     # The inner zip may unpack to what the outer one's limit has left, not 100x again.
-    extract(work / "outer/train.zip", work / "inner", MAX_RATIO * outer.stat().st_size - unpacked_size(outer))
+    unzip(work / "outer/train.zip", work / "inner", MAX_RATIO * outer.stat().st_size - unpacked_size(outer))
     return label_by_name(work / "inner", work / "classes")
 
 
@@ -116,7 +116,7 @@ def write_cifar10(train, test, classes):
 SOURCES = {"petimages": petimages, "kaggle": kaggle, "cifar10": cifar10}
 
 
-def fetch(data, work):
+def prepare(data, work):
     """Fill `work` from a network source; return its folder of class folders."""
     folder = SOURCES[data.source](data, Path(work))
     if not any(folder.iterdir()):

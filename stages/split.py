@@ -54,7 +54,7 @@ def check_counts(images):
         )
 
 
-def split(images, val, test, seed):
+def stratified(images, val, test, seed):
     try:
         train, rest = train_test_split(
             images, test_size=val + test, stratify=images.label, random_state=seed
@@ -77,7 +77,7 @@ def main():
     dropped = excluded(images)
     images = images[~images.path.isin(dropped)]
     check_counts(images)
-    manifest = split(images, p.split.val, p.split.test, p.split.seed)
+    manifest = stratified(images, p.split.val, p.split.test, p.split.seed)
     MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     manifest.to_csv(MANIFEST, index=False)
     counts = manifest.groupby("split", sort=False).size()

@@ -86,7 +86,7 @@ def test_networks_that_preprocess_inside_are_not_preprocessed_twice(name):
     extractor = backbones.extractor(p)
     assert not any(isinstance(layer, backbones.Preprocess) for layer in extractor.layers)
     pixels = np.random.default_rng(0).uniform(0, 255, (2, p.image_size, p.image_size, 3)).astype("float32")
-    direct = keras.ops.mean(backbones.network(extractor)(pixels), axis=(1, 2))  # raw pixels in, as Keras documents
+    direct = keras.ops.mean(backbones.backbone_of(extractor)(pixels), axis=(1, 2))  # raw pixels in, as Keras documents
     features = extractor.predict_on_batch(pixels)
     assert features.shape == (2, FEATURES[name]) and np.isfinite(features).all()
     np.testing.assert_allclose(features, keras.ops.convert_to_numpy(direct), atol=1e-5)

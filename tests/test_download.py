@@ -76,11 +76,11 @@ def no_waiting(monkeypatch):
 def test_busy_servers_are_retried_and_missing_files_are_not(server, tmp_path):
     server.files["/a.bin"] = b"x" * 1000
     server.errors["/a.bin"] = [503, 429, 408]
-    target = fetch.download(f"{server.url}/a.bin", tmp_path / "a.bin", size=1000)
+    target = fetch.get_file(f"{server.url}/a.bin", tmp_path / "a.bin", size=1000)
     assert target.read_bytes() == b"x" * 1000
     assert len(server.requests) == 4
     with pytest.raises(UserError, match="HTTP 404"):
-        fetch.download(f"{server.url}/missing.bin", tmp_path / "missing.bin")
+        fetch.get_file(f"{server.url}/missing.bin", tmp_path / "missing.bin")
     assert len(server.requests) == 5  # a 404 is final: no retry
 
 
@@ -88,7 +88,7 @@ def test_interrupted_transfer_resumes(server, tmp_path):
     body = os.urandom(300_000)
     server.files["/big.bin"] = body
     server.cut["/big.bin"] = 100_000
-    target = fetch.download(f"{server.url}/big.bin", tmp_path / "big.bin", size=len(body),
+    target = fetch.get_file(f"{server.url}/big.bin", tmp_path / "big.bin", size=len(body),
                             sha256=hashlib.sha256(body).hexdigest())
     assert target.read_bytes() == body
     assert server.requests == [("/big.bin", None), ("/big.bin", "bytes=100000-")]
@@ -100,34 +100,34 @@ def test_server_without_range_support_starts_over(server, tmp_path):
     server.files["/f"] = body
     server.cut["/f"] = 10_000
     server.ignore_range = True
-    assert fetch.download(f"{server.url}/f", tmp_path / "f").read_bytes() == body
+    assert fetch.get_file(f"{server.url}/f", tmp_path / "f").read_bytes() == body
 
 
 def test_checksum_mismatch_keeps_nothing(server, tmp_path):
     server.files["/f"] = b"x" * 1000
     with pytest.raises(UserError, match=r"SHA-256 is [0-9a-f]{64}, expected 0000"):
-        fetch.download(f"{server.url}/f", tmp_path / "f", sha256="0" * 64)
+        fetch.get_file(f"{server.url}/f", tmp_path / "f", sha256="0" * 64)
     with pytest.raises(UserError, match="size is 1000 bytes, expected 999"):
-        fetch.download(f"{server.url}/f", tmp_path / "f", size=999)
+        fetch.get_file(f"{server.url}/f", tmp_path / "f", size=999)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_verified_download_is_not_fetched_again(server, tmp_path):
     server.files["/f"] = b"abc"
     for _ in range(2):
-        fetch.download(f"{server.url}/f", tmp_path / "f", size=3)
+        fetch.get_file(f"{server.url}/f", tmp_path / "f", size=3)
     assert len(server.requests) == 1
 
 
 def test_no_network_is_one_clear_error(tmp_path):
     with pytest.raises(UserError) as error:
-        fetch.download("http://127.0.0.1:9/archive.zip", tmp_path / "a.zip")
+        fetch.get_file("http://127.0.0.1:9/archive.zip", tmp_path / "a.zip")
     assert "after 5 tries" in str(error.value) and "data.source: local" in str(error.value)
 
 
 def test_http_error_is_not_retried(server, tmp_path):
     with pytest.raises(UserError, match="HTTP 404"):
-        fetch.download(f"{server.url}/missing.zip", tmp_path / "m.zip")
+        fetch.get_file(f"{server.url}/missing.zip", tmp_path / "m.zip")
     assert len(server.requests) == 1
 
 
@@ -143,7 +143,7 @@ def zip_with(tmp_path, members):
 def test_zip_slip_members_are_refused(tmp_path, name):
     archive = zip_with(tmp_path, [("good.txt", "fine"), (name, "evil")])
     with pytest.raises(UserError, match="refusing member"):
-        fetch.extract(archive, tmp_path / "out")
+        fetch.unzip(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not (tmp_path / "evil.txt").exists()
 
 
@@ -152,13 +152,13 @@ def test_symlink_members_are_refused(tmp_path):
     link.external_attr = (stat.S_IFLNK | 0o777) << 16
     archive = zip_with(tmp_path, [(link, "/etc/passwd")])
     with pytest.raises(UserError, match="a symbolic link"):
-        fetch.extract(archive, tmp_path / "out")
+        fetch.unzip(archive, tmp_path / "out")
 
 
 def test_zip_bombs_are_refused(tmp_path):
     archive = zip_with(tmp_path, [("zeros.bin", bytes(20_000_000))])
     with pytest.raises(UserError, match="would unpack to 20000000 bytes, over its limit of"):
-        fetch.extract(archive, tmp_path / "out")
+        fetch.unzip(archive, tmp_path / "out")
 
 
 def petimages_zip(tmp_path):

@@ -62,11 +62,11 @@ def test_sigmoid_model_exports_one_probability_per_class(tmp_path):
     ])  # fmt: skip
     x = coloured(6, seed=3)[0]
     second = sigmoid.predict(x, verbose=0)
-    wrapped = formats.per_class(sigmoid)
+    wrapped = formats.with_per_class_output(sigmoid)
     np.testing.assert_allclose(wrapped.predict(x, verbose=0), np.hstack([1 - second, second]), atol=1e-6)
     exported = formats.load(formats.export(wrapped, "onnx", tmp_path))(x)
     np.testing.assert_allclose(exported, np.hstack([1 - second, second]), atol=1e-6)
 
 
 def test_softmax_model_is_exported_as_it_is(trained):
-    assert formats.per_class(trained) is trained
+    assert formats.with_per_class_output(trained) is trained

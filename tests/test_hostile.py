@@ -177,7 +177,7 @@ def zip_of(path, members):
 def test_zip_members_that_would_lose_or_break_are_refused(tmp_path, members, message):
     archive = zip_of(tmp_path / "a.zip", members)
     with pytest.raises(UserError, match=message):
-        fetch.extract(archive, tmp_path / "out")
+        fetch.unzip(archive, tmp_path / "out")
 
 
 def test_a_member_that_understates_its_size_is_one_line(tmp_path):
@@ -189,17 +189,17 @@ def test_a_member_that_understates_its_size_is_one_line(tmp_path):
         data[at + offset: at + offset + 4] = (100).to_bytes(4, "little")
     archive.write_bytes(bytes(data))
     with pytest.raises(UserError, match="member 'cat/a.jpg' is damaged"):
-        fetch.extract(archive, tmp_path / "out")
+        fetch.unzip(archive, tmp_path / "out")
 
 
 def test_member_count_and_total_expansion_are_capped(tmp_path, monkeypatch):
     archive = zip_of(tmp_path / "a.zip", [(f"cat/{i}.jpg", b"") for i in range(20)])
     monkeypatch.setattr(fetch, "MAX_MEMBERS", 10)
     with pytest.raises(UserError, match="has 20 members, over 10"):
-        fetch.extract(archive, tmp_path / "out")
+        fetch.unzip(archive, tmp_path / "out")
     inner = zip_of(tmp_path / "inner.zip", [("cat/a.jpg", b"\0" * 100_000)])
     with pytest.raises(UserError, match="would unpack to 100000 bytes, over its limit of 5000"):
-        fetch.extract(inner, tmp_path / "out", limit=5000)  # what an outer archive left it
+        fetch.unzip(inner, tmp_path / "out", limit=5000)  # what an outer archive left it
 
 
 # Backups
