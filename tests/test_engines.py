@@ -28,7 +28,7 @@ def test_onnxruntime_gives_tensorflows_outputs(network, capsys):
 
 def test_an_engine_that_disagrees_with_tensorflow_is_refused(network, monkeypatch):
     monkeypatch.setattr(formats, "load", lambda path: lambda batch: network.predict_on_batch(batch) * 1.01)
-    with pytest.raises(UserError, match=r"differs from TensorFlow by 1\.0e-02 .* set features\.engine: tensorflow"):
+    with pytest.raises(UserError, match=r"differs from TensorFlow by 1\.0e-02 .* set runtime\.engine: tensorflow"):
         engines.forward(network, "onnxruntime", BATCH)
 
 
