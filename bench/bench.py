@@ -83,8 +83,10 @@ def features_vs_ceiling(images, work, backbone, size, batch, alpha):
 
     import tensorflow as tf
 
-    from stages import backbones, engines, manifest
-    from stages.inputs import batches, decode
+    from classifier.data import manifest
+    from classifier.data.inputs import batches, decode
+    from classifier.model import backbones
+    from classifier.runtime import engines
 
     repo = project(work / "s1", stage_params(images, backbone, size, alpha, features={"batch_size": batch}))
     command(repo, "dvc", "repro", "split")
@@ -129,11 +131,12 @@ def head_vs_end_to_end(images, work, backbone, size, batch, alpha):
     """2. One epoch of the head on cached features vs frozen backbone + head on images."""
     import keras
 
-    from stages import backbones, manifest
-    from stages.paths import read_features
+    from classifier.data import manifest
+    from classifier.data.inputs import batches
+    from classifier.model import backbones
+    from classifier.model.heads import dense_head
+    from classifier.paths import read_features
     from stages.finetune import assemble
-    from stages.heads import dense_head
-    from stages.inputs import batches
 
     repo = project(work / "s2", stage_params(images, backbone, size, alpha))
     command(repo, "dvc", "repro", "features")
@@ -215,7 +218,7 @@ REAL_COMMON = {
 
 
 def has_weights(params, keras_home):
-    from stages.registry import BACKBONES, weights_file
+    from classifier.model.registry import BACKBONES, weights_file
 
     model = params["model"]
     spec = BACKBONES[model["backbone"]]
@@ -335,8 +338,8 @@ def stage_seconds(data, work, weights, backbone, alpha, predict_images):
         name: f"models/export/{file}" for name, file in (("saved_model", "saved_model"), ("onnx", "model.onnx"),
                                                          ("tflite", "model.tflite"), ("tflite_int8", "model_int8.tflite"))}}
     for name, model in models.items():
-        one, _ = command(repo, sys.executable, "-m", "stages.predict", "--model", model, str(next(photos.iterdir())))
-        every, _ = command(repo, sys.executable, "-m", "stages.predict", "--model", model, str(photos))
+        one, _ = command(repo, sys.executable, "-m", "classifier.cli.predict", "--model", model, str(next(photos.iterdir())))
+        every, _ = command(repo, sys.executable, "-m", "classifier.cli.predict", "--model", model, str(photos))
         table.append((f"predict {predict_images} photos, {name}",
                       f"{(predict_images - 1) / (every - one):.1f} images/s after start-up ({one:.1f} s for one photo)"))
     return table

@@ -1,7 +1,2 @@
-"""Pipeline stages, each run by DVC as `python -m stages.<name>`."""
-
-import os
-
-# TensorFlow's C++ log lines (start-up notes, a harmless graph-attribute
-# mismatch) bury the progress bars; real failures still raise in Python.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+"""The pipeline's stages, each run by DVC as `python -m stages.<name>` (dvc.yaml): each
+reads its params, calls the library (the `classifier` package) and writes its outputs."""

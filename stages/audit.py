@@ -23,11 +23,21 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from stages import figures, manifest, params
-from stages.errors import run
-from stages.paths import (
-    AUDIT, AUDIT_REPORT, FLAGGED, REJECTED, SPLITS, clean_image, raw_label, read_features, write_json,
+from classifier import params
+from classifier.data import manifest
+from classifier.errors import run
+from classifier.paths import (
+    AUDIT,
+    AUDIT_REPORT,
+    FLAGGED,
+    REJECTED,
+    SPLITS,
+    clean_image,
+    raw_label,
+    read_features,
+    write_json,
 )  # fmt: skip
+from classifier.report import figures
 
 
 def pooled_features(images):

@@ -11,11 +11,19 @@ from functools import partial
 
 from tqdm.contrib.concurrent import process_map
 
-from stages import params
-from stages.errors import UserError, run
-from stages.images import DECODERS, BadImage, normalize
-from stages.paths import (
-    CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED, clean_image, printable, raw_label, write_json,
+from classifier import params
+from classifier.data.images import DECODERS, BadImage, normalize
+from classifier.errors import UserError, run
+from classifier.paths import (
+    CLEAN,
+    CLEAN_IMAGES,
+    CLEAN_REPORT,
+    RAW,
+    REJECTED,
+    clean_image,
+    printable,
+    raw_label,
+    write_json,
 )
 
 REASONS = (
@@ -84,7 +92,7 @@ def undecodable(paths):
     rejects as bad data. Any other error (I/O, memory) stops the stage."""
     import tensorflow as tf
 
-    from stages.inputs import decode
+    from classifier.data.inputs import decode
 
     def refused(path):
         try:

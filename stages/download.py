@@ -17,10 +17,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stages import params, sources
-from stages.errors import run
-from stages.folders import class_folders, files
-from stages.paths import RAW, RENAMED, printable
+from classifier import params
+from classifier.data import sources
+from classifier.data.folders import class_folders, files
+from classifier.errors import run
+from classifier.paths import RAW, RENAMED, printable
 
 
 def collect(root, destination, max_per_class, move=False):

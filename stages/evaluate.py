@@ -15,14 +15,27 @@ import pandas as pd
 from sklearn import metrics
 from tqdm import tqdm
 
-from stages import backbones, calibration, engines, figures, gradcam, manifest, registry, tta
-from stages.errors import run
-from stages.heads import probabilities as to_probabilities
-from stages.inputs import batches, decode
-from stages.paths import (
-    EVAL_REPORT, FINETUNE_LOG, FLAGGED, HEAD, MODEL, PLOTS, TEST_PREDICTIONS, TRAIN_LOG, model_info, read_features,
-    read_json, write_json,
+from classifier.data import manifest
+from classifier.data.inputs import batches, decode
+from classifier.errors import run
+from classifier.model import backbones, registry
+from classifier.model.heads import probabilities as to_probabilities
+from classifier.paths import (
+    EVAL_REPORT,
+    FINETUNE_LOG,
+    FLAGGED,
+    HEAD,
+    MODEL,
+    PLOTS,
+    TEST_PREDICTIONS,
+    TRAIN_LOG,
+    model_info,
+    read_features,
+    read_json,
+    write_json,
 )  # fmt: skip
+from classifier.report import calibration, figures, gradcam
+from classifier.runtime import engines, tta
 
 MODELS = ("head", "finetune")
 

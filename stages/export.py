@@ -16,11 +16,14 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from stages import backbones, formats, manifest, params
-from stages.errors import UserError, run
-from stages.heads import probabilities
-from stages.inputs import batches
-from stages.paths import EXPORT, EXPORT_REPORT, MODEL, model_info, read_json, write_json
+from classifier import params
+from classifier.data import manifest
+from classifier.data.inputs import batches
+from classifier.errors import UserError, run
+from classifier.model import backbones
+from classifier.model.heads import probabilities
+from classifier.paths import EXPORT, EXPORT_REPORT, MODEL, model_info, read_json, write_json
+from classifier.runtime import formats
 
 LATENCY_IMAGES = 20
 

@@ -15,10 +15,13 @@ from functools import partial
 
 import numpy as np
 
-from stages import backbones, backup, engines, manifest, registry
-from stages.errors import run
-from stages.inputs import batches
-from stages.paths import FEATURES, SPLITS, write_json
+from classifier.data import manifest
+from classifier.data.inputs import batches
+from classifier.errors import run
+from classifier.model import backbones, registry
+from classifier.paths import FEATURES, SPLITS, write_json
+from classifier.runtime import engines
+from classifier.training import backup
 
 
 def rows_done(folder, split):

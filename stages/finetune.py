@@ -17,13 +17,17 @@ import numpy as np
 import tensorflow as tf
 from scipy.stats import ttest_1samp
 
-from stages import backbones, backup, calibration, engines, manifest, registry
-from stages.augment import augmentation
-from stages.errors import run
-from stages.heads import probabilities, targets
-from stages.inputs import INPUT, batches, from_memmap
-from stages.paths import FINETUNE_LOG, FINETUNE_REPORT, HEAD, MODEL, model_info, write_json
-from stages.training import EpochSeeds, fit, optimizer, setup
+from classifier.data import manifest
+from classifier.data.augment import augmentation
+from classifier.data.inputs import INPUT, batches, from_memmap
+from classifier.errors import run
+from classifier.model import backbones, registry
+from classifier.model.heads import probabilities, targets
+from classifier.paths import FINETUNE_LOG, FINETUNE_REPORT, HEAD, MODEL, model_info, write_json
+from classifier.report import calibration
+from classifier.runtime import engines
+from classifier.training import backup
+from classifier.training.fit import EpochSeeds, fit, optimizer, setup
 
 
 def assemble(extractor, head):

@@ -11,10 +11,10 @@ and it reruns with everything after it; change nothing and DVC skips it.
 import hashlib
 import os
 
-from stages import params
-from stages.errors import run
-from stages.folders import class_folders, files
-from stages.paths import SCAN, printable, write_json
+from classifier import params
+from classifier.data.folders import class_folders, files
+from classifier.errors import run
+from classifier.paths import SCAN, printable, write_json
 
 
 def summary(root):

@@ -8,9 +8,9 @@ and metrics/split.json (images per split, excluded).
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from stages import params
-from stages.errors import UserError, run
-from stages.paths import CLEAN_IMAGES, EXCLUDE, MANIFEST, SPLIT_REPORT, write_json
+from classifier import params
+from classifier.errors import UserError, run
+from classifier.paths import CLEAN_IMAGES, EXCLUDE, MANIFEST, SPLIT_REPORT, write_json
 
 
 def list_images():

@@ -5,13 +5,14 @@ whole network is trained here, with augmentation. Writes models/head.keras,
 the per-epoch log under logs/train/ and the training time in metrics/train.json.
 """
 
-from stages import manifest, registry
-from stages.augment import augmentation
-from stages.errors import run
-from stages.heads import dense_head, small_cnn, targets
-from stages.inputs import from_arrays
-from stages.paths import HEAD, TRAIN_LOG, TRAIN_REPORT, read_features, write_json
-from stages.training import EpochSeeds, fit, optimizer, setup
+from classifier.data import manifest
+from classifier.data.augment import augmentation
+from classifier.data.inputs import from_arrays
+from classifier.errors import run
+from classifier.model import registry
+from classifier.model.heads import dense_head, small_cnn, targets
+from classifier.paths import HEAD, TRAIN_LOG, TRAIN_REPORT, read_features, write_json
+from classifier.training.fit import EpochSeeds, fit, optimizer, setup
 
 
 def main():

@@ -137,6 +137,11 @@ def stage(cwd, name, *args, **kwargs):
     return sh(cwd, sys.executable, "-m", f"stages.{name}", *args, **kwargs)
 
 
+def tool(cwd, name, *args, **kwargs):
+    """A command-line tool: predict, compare or check."""
+    return sh(cwd, sys.executable, "-m", f"classifier.cli.{name}", *args, **kwargs)
+
+
 def new_project(directory, data_dir, overrides=()):
     """A committed git + DVC copy of the project, set to read data_dir."""
     params = merge(merge({}, TEST_PARAMS), {"data": {"local_dir": str(data_dir)}})

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from stages.augment import RandomAffine, warp
+from classifier.data.augment import RandomAffine, warp
 
 SIZE, COUNT = 64, 200
 CENTRE = (SIZE - 1) / 2

@@ -1,16 +1,15 @@
 """The backbone registry: every network builds, gives the expected features, unfreezes right."""
 
-from types import SimpleNamespace
-
 import re
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
 
+from classifier.model import backbones
+from classifier.model.registry import BACKBONES, weights_file
 from conftest import ROOT
-from stages import backbones
-from stages.registry import BACKBONES, weights_file
 
 FEATURES = {"vgg16": 512, "resnet50v2": 2048, "inceptionv3": 2048, "mobilenetv2": 1280, "efficientnetv2b0": 1280,
             "efficientnetv2s": 1280, "convnext_tiny": 768, "mobilenetv3large": 960}
@@ -53,9 +52,9 @@ def test_preprocess_layer_equals_keras_preprocess_input(name):
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_gradcam_works_for_every_backbone(name):
-    from stages import gradcam
+    from classifier.model.heads import dense_head, small_cnn
+    from classifier.report import gradcam
     from stages.finetune import assemble
-    from stages.heads import dense_head, small_cnn
 
     p = model_params(name, image_size=max(96, 2 * BACKBONES[name].min_size))  # a map of 3 x 3 or more
     extractor = backbones.extractor(p)

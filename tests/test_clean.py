@@ -152,8 +152,9 @@ def ran(output):
 def test_tensorflow_errors_other_than_bad_data_stop_clean(tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from stages import clean, inputs
-    from stages.errors import UserError
+    from classifier.data import inputs
+    from classifier.errors import UserError
+    from stages import clean
 
     good, bad = tmp_path / "good.jpg", tmp_path / "bad.jpg"
     Image.new("RGB", (20, 20)).save(good)

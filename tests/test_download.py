@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from classifier.data import fetch
+from classifier.data.sources import CIFAR10_CLASSES, label_by_name, write_cifar10
+from classifier.errors import UserError
 from conftest import dvc, environment, make_images, new_project, sh
-from stages import fetch
-from stages.errors import UserError
-from stages.sources import CIFAR10_CLASSES, label_by_name, write_cifar10
 
 
 class Server:

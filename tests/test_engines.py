@@ -5,8 +5,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from stages import backbones, engines, formats
-from stages.errors import UserError
+from classifier.errors import UserError
+from classifier.model import backbones
+from classifier.runtime import engines, formats
 
 BATCH = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype="uint8")
 

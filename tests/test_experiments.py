@@ -14,8 +14,7 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import dvc, reproduced, sh, stage
-
+from conftest import dvc, reproduced, sh, tool
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +102,7 @@ def test_cached_views_train_the_top_blocks_on_a_frozen_bottom(fresh):
 
     import numpy as np
 
-    from stages import backbones
+    from classifier.model import backbones
 
     result = dvc(fresh, "exp", "run", "-S", "finetune.views=2", "-S", "finetune.unfreeze=2", "finetune")
     assert ran(result.output) == ["finetune"]
@@ -174,7 +173,7 @@ def test_export_formats_change_writes_only_those_formats(queued, fresh):
 
 
 def test_comparison_report_has_one_row_per_experiment(queued):
-    result = stage(queued, "compare")
+    result = tool(queued, "compare")
     table = pd.read_csv(queued / "reports/comparison.csv")
     assert {"lr", "online"} <= set(table.experiment)  # "onnx" has the workspace's metrics: one row for both
     shown = {row["Experiment"] or row["rev"]: row for row in csv.DictReader(io.StringIO(dvc(queued, "exp", "show", "--csv").stdout))}

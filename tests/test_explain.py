@@ -4,8 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from stages import calibration, gradcam, tta
-from stages.heads import small_cnn
+from classifier.model.heads import small_cnn
+from classifier.report import calibration, gradcam
+from classifier.runtime import tta
 
 SIZE, SQUARE = 48, 12
 

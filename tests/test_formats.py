@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-from stages import backbones, formats
-from stages.heads import probabilities
+from classifier.model import backbones
+from classifier.model.heads import probabilities
+from classifier.runtime import formats
 
 SIZE = 16
 

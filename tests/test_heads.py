@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from stages.errors import UserError
-from stages.heads import dense_head, probabilities, small_cnn, targets
+from classifier.errors import UserError
+from classifier.model.heads import dense_head, probabilities, small_cnn, targets
 
 HEAD = {"units": 16, "dropout": 0.1}
 

@@ -7,8 +7,8 @@ The whole folder at once goes through `clean` in test_clean.py and through
 import base64
 import io
 import json
-import sys
 import os
+import sys
 import warnings
 import zipfile
 from types import SimpleNamespace
@@ -17,11 +17,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from classifier.cli import predict
+from classifier.data import fetch, folders, images
+from classifier.data.images import BadImage, normalize
+from classifier.errors import UserError
+from classifier.paths import printable
+from classifier.training import backup
 from conftest import ROOT, bad_exif_jpeg, ico_holding, jpeg, make_hostile, sh
-from stages import backup, fetch, folders, images, predict
-from stages.errors import UserError
-from stages.images import BadImage, normalize
-from stages.paths import printable
 
 
 def reason(path, **limits):
@@ -111,7 +113,7 @@ def test_every_file_of_the_hostile_folder_is_its_own_result(tmp_path):
 
 
 def test_predict_refuses_max_pixels_zero(tmp_path):
-    result = sh(tmp_path, sys.executable, "-m", "stages.predict", "--max-pixels", "0", "x.jpg", check=False,
+    result = sh(tmp_path, sys.executable, "-m", "classifier.cli.predict", "--max-pixels", "0", "x.jpg", check=False,
                 env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 2
     assert "--max-pixels: must be a positive integer, not 0" in result.stderr
@@ -237,8 +239,8 @@ def test_a_half_written_backup_is_dropped_with_one_line(project_dir, capsys):
 def test_training_that_diverges_stops_without_a_model(project_dir):
     import keras
 
-    from stages.inputs import from_arrays
-    from stages.training import EpochSeeds, fit
+    from classifier.data.inputs import from_arrays
+    from classifier.training.fit import EpochSeeds, fit
 
     x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32") * 1e10
     y = keras.utils.to_categorical(np.arange(64) % 2, 2)
@@ -255,7 +257,7 @@ def test_imagenet_weights_are_fetched_under_a_lock(monkeypatch):
     import keras
     from filelock import FileLock, Timeout
 
-    from stages import backbones
+    from classifier.model import backbones
 
     held = []
 

@@ -7,9 +7,9 @@ import sys
 import pytest
 import yaml
 
+from classifier.cli.check import check_all
+from classifier.errors import UserError
 from conftest import ROOT, sh
-from stages.errors import UserError
-from stages.check import check_all
 
 DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
 DELETE = object()
@@ -57,7 +57,7 @@ def test_explicit_values_win_over_auto():
 
 
 def test_auto_keeps_frozen_passes_on_tensorflow_where_it_has_a_gpu(monkeypatch):
-    from stages import registry
+    from classifier.model import registry
 
     raw = with_change("model", "backbone", "mobilenetv2")
     monkeypatch.setattr(registry, "gpus", lambda: ["/physical_device:GPU:0"])
@@ -152,7 +152,7 @@ def test_check_by_hand_prints_one_line_and_exits_2(tmp_path):
     params = with_change("train", "optimizer", "rmsprop")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    result = sh(tmp_path, sys.executable, "-m", "stages.check", check=False, env=env)
+    result = sh(tmp_path, sys.executable, "-m", "classifier.cli.check", check=False, env=env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: params.yaml: train.optimizer = 'rmsprop' must be one of: sgd, adam, or auto"
@@ -161,7 +161,7 @@ def test_check_by_hand_prints_one_line_and_exits_2(tmp_path):
 
 def test_check_by_hand_says_what_auto_resolves_to(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_change("model", "backbone", "convnext_tiny")))
-    result = sh(tmp_path, sys.executable, "-m", "stages.check", env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    result = sh(tmp_path, sys.executable, "-m", "classifier.cli.check", env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.stdout.strip().splitlines()[-1] == (
         "params.yaml: ok; for convnext_tiny this runs model.image_size = 224, runtime.engine = tensorflow, train.optimizer = adam, "
         "train.lr = 0.0003, finetune.unfreeze = 3, finetune.lr = 3e-05, finetune.epochs = 10, train.distribute = none"

@@ -17,9 +17,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import ROOT, dvc, environment, make_hostile, set_params, sh, stage, workspace_copy
-from stages import backbones, predict
-from stages.inputs import batches
+from classifier.cli import predict
+from classifier.data.inputs import batches
+from classifier.model import backbones
+from conftest import ROOT, dvc, environment, make_hostile, set_params, sh, stage, tool, workspace_copy
 
 # Every test here reads the one session-wide `baseline` project (see conftest);
 # `--dist loadfile` keeps them on one worker, which builds it once.
@@ -96,14 +97,14 @@ def test_eval_calibration_is_what_the_temperature_does(baseline):
 
 def test_predict_explains_and_averages_flips(baseline, tmp_path):
     table = pd.read_csv(baseline / "plots/test_predictions.csv")
-    result = stage(baseline, "predict", "--tta", "--explain", str(tmp_path / "why"), *table.path[:2])
+    result = tool(baseline, "predict", "--tta", "--explain", str(tmp_path / "why"), *table.path[:2])
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 2
     for line in lines:
         with Image.open(line["explanation"]) as figure:
             assert figure.format == "PNG" and figure.size[0] > 300
         assert line["label"] in ("cat", "dog")
-    refused = stage(baseline, "predict", "--explain", str(tmp_path), "--model", "models/export/model.onnx",
+    refused = tool(baseline, "predict", "--explain", str(tmp_path), "--model", "models/export/model.onnx",
                     table.path[0], check=False)
     assert refused.returncode == 2 and "--explain needs the Keras model" in refused.stderr
 
@@ -212,7 +213,7 @@ def test_predict_matches_evaluate_and_reports_broken_files(baseline, tmp_path):
     (folder / "broken.jpg").write_bytes(b"not an image at all")
     Image.new("RGB", (40, 40), (200, 70, 60)).save(folder / "red.png")
 
-    result = stage(baseline, "predict", str(folder), "--top-k", "2", check=False)
+    result = tool(baseline, "predict", str(folder), "--top-k", "2", check=False)
     assert result.returncode == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     by_name = {line["path"].split("/")[-1]: line for line in lines}
@@ -223,7 +224,7 @@ def test_predict_matches_evaluate_and_reports_broken_files(baseline, tmp_path):
     assert [t["label"] for t in top] == [by_name["red.png"]["label"], {"cat": "dog", "dog": "cat"}[top[0]["label"]]]
     assert sum(t["confidence"] for t in top) == pytest.approx(1)
 
-    globbed = stage(baseline, "predict", str(folder / "*.png"))
+    globbed = tool(baseline, "predict", str(folder / "*.png"))
     assert [json.loads(line)["path"] for line in globbed.stdout.splitlines()] == [str(folder / "red.png")]
     for _, row in table[:3].iterrows():
         line = by_name[row.path.split("/")[-1]]
@@ -358,13 +359,13 @@ def test_predict_reads_exported_models(baseline, exported, monkeypatch, capsys):
 
 
 def test_predict_refuses_an_unknown_model_format(baseline):
-    result = stage(baseline, "predict", "--model", "models/model.json", "x.jpg", check=False)
+    result = tool(baseline, "predict", "--model", "models/model.json", "x.jpg", check=False)
     assert result.returncode == 2
     assert "models/model.json: not a model file this tool reads (.keras, .tflite" in result.stderr
 
 
 def test_predict_without_a_model_says_to_run_repro(tmp_path, baseline):
-    result = stage(baseline, "predict", "--model", str(tmp_path / "none.keras"), "x.jpg", check=False)
+    result = tool(baseline, "predict", "--model", str(tmp_path / "none.keras"), "x.jpg", check=False)
     assert result.returncode == 2
     assert "run `dvc repro` first" in result.stderr
     assert "Traceback" not in result.stderr
@@ -374,7 +375,8 @@ MIRRORED = """
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from stages import train, training
+from classifier.training import fit as training
+from stages import train
 assert training.strategy("mirrored").num_replicas_in_sync == 2
 train.main()
 """
@@ -407,7 +409,7 @@ PEAK_RSS = ("import resource, subprocess, sys; run = subprocess.run(sys.argv[1:]
 
 def predict_peak(project, *args):
     """predict's output lines by file name, the result, and its peak memory in MiB."""
-    result = sh(project, sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "stages.predict", *args, check=False)
+    result = sh(project, sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "classifier.cli.predict", *args, check=False)
     lines = {Path(line["path"]).name: line for line in map(json.loads, result.stdout.splitlines())}
     return result, lines, int(re.search(r"peak_kib (\d+)", result.stderr)[1]) / 2**10
 
@@ -455,7 +457,7 @@ def test_predict_survives_a_folder_of_hostile_files(baseline, tmp_path):
     # 60 MB more than for one photo here (900 MB with the 1 GB file read whole).
     assert peak - peak_one < 150, (peak, peak_one)
 
-    globbed = sh(baseline, sys.executable, "-m", "stages.predict", f"{folder}/**/*.png", check=False)
+    globbed = sh(baseline, sys.executable, "-m", "classifier.cli.predict", f"{folder}/**/*.png", check=False)
     assert sorted(Path(json.loads(line)["path"]).name for line in globbed.stdout.splitlines()) == [
         "a.png", "bomb.png", "grey16.png"]
 
@@ -467,7 +469,7 @@ def test_predict_keeps_input_order_across_chunks(baseline, tmp_path):
     for at in (5, 33):  # one bad file in each chunk
         paths.insert(at, str(tmp_path / "bad.jpg"))
     assert len(paths) > predict.CHUNK
-    lines = [json.loads(line) for line in stage(baseline, "predict", *paths, check=False).stdout.splitlines()]
+    lines = [json.loads(line) for line in tool(baseline, "predict", *paths, check=False).stdout.splitlines()]
     assert [line["path"] for line in lines] == paths
     assert [i for i, line in enumerate(lines) if "error" in line] == [5, 33]
     assert [line["label"] for line in lines if "label" in line] == table.finetune.tolist() * 5

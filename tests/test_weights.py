@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
+from classifier.model import backbones
 from conftest import ROOT, SHARED, sh
-from stages import backbones
 
 MOBILENET = dict(backbone="mobilenetv2", weights="none", image_size=32, alpha=0.35, pooling="avg")
 OFFICIAL = SHARED / "keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5"

@@ -8,7 +8,7 @@ import pandas as pd
 from PIL import Image
 from sklearn import metrics
 
-from stages import calibration
+from classifier.report import calibration
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

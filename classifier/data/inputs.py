@@ -3,7 +3,7 @@
 Every stage that feeds images to a network (features, finetune, evaluate,
 export, predict) goes through `decode`, so they all see the same pixels: what
 INPUT describes, and what the exported models take. The networks preprocess
-inside (stages/backbones.py).
+inside (classifier/model/backbones.py).
 """
 
 import tensorflow as tf

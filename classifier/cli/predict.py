@@ -1,4 +1,4 @@
-"""Label new images: `python -m stages.predict PATH [PATH ...]` (files, folders, globs).
+"""Label new images: `python -m classifier.cli.predict PATH [PATH ...]` (files, folders, globs).
 
 Reads any format that `export` writes (--model models/export/model.tflite, ...).
 Prints one JSON line per image, in input order: {"path", "label", "confidence"}
@@ -31,11 +31,11 @@ from pathlib import Path
 from PIL import Image
 from wcmatch import glob
 
-from stages import formats
-from stages.errors import UserError, run
-from stages.images import DECODERS, MAX_BYTES, PILLOW_MAX_PIXELS, BadImage, normalize
-from stages.params import PARAMS_FILE
-from stages.paths import MODEL, model_info, printable, read_json
+from classifier.data.images import DECODERS, MAX_BYTES, PILLOW_MAX_PIXELS, BadImage, normalize
+from classifier.errors import UserError, run
+from classifier.params import PARAMS_FILE
+from classifier.paths import MODEL, model_info, printable, read_json
+from classifier.runtime import formats
 
 CHUNK = 32
 # `**` does not enter linked folders: two links to `.` would repeat every path forever.
@@ -104,7 +104,7 @@ def limits():
     """clean's min_side, max_pixels and max_bytes from params.yaml, or no size
     minimum and the defaults."""
     if PARAMS_FILE.exists():
-        from stages import params
+        from classifier import params
 
         clean = params.load().clean
         return clean.min_side, clean.max_pixels, clean.max_bytes
@@ -115,7 +115,7 @@ def pixels(path, size, min_side, max_pixels, max_bytes):
     """The image's uint8 pixels as every model takes them, or raise BadImage."""
     import tensorflow as tf
 
-    from stages.inputs import decode
+    from classifier.data.inputs import decode
 
     jpeg = normalize(path, min_side, max_pixels, max_bytes)[0]
     try:
@@ -126,8 +126,9 @@ def pixels(path, size, min_side, max_pixels, max_bytes):
 
 def classify(model, info, images, flip):
     """Calibrated class probabilities of uint8 images."""
-    from stages import calibration, tta
-    from stages.heads import probabilities
+    from classifier.model.heads import probabilities
+    from classifier.report import calibration
+    from classifier.runtime import tta
 
     predict = lambda batch: probabilities(model(batch))  # noqa: E731
     scores = tta.flip_average(predict, images) if flip else predict(images)
@@ -137,9 +138,9 @@ def classify(model, info, images, flip):
 def explain(keras_model, images, readable, args, first):
     """One Grad-CAM figure per (path, line) of `readable` into args.explain, numbered
     from `first`; its path goes into the line."""
-    from stages import figures, gradcam  # figures first: it selects matplotlib's file-only backend
-
     import matplotlib.pyplot as plt
+
+    from classifier.report import figures, gradcam  # figures first: it selects matplotlib's file-only backend
 
     folder = Path(args.explain)
     folder.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ probability of the second class.
 import keras
 import numpy as np
 
-from stages.errors import UserError
+from classifier.errors import UserError
 
 
 def output_layer(classes, loss):

@@ -1,6 +1,6 @@
 """The model formats that `export` writes and `predict` reads.
 
-Every exported model takes what stages/inputs.py's INPUT describes (uint8 RGB
+Every exported model takes what classifier/data/inputs.py's INPUT describes (uint8 RGB
 pixels, N x size x size x 3) and does the backbone's preprocessing inside, and
 every format loads as the same thing: a function from such a batch to one
 probability per class.
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.errors import UserError
-from stages.params import require, subset
+from classifier.errors import UserError
+from classifier.params import require, subset
 
 # export.formats name -> (file written in the export folder, Keras export format)
 FORMATS = {
@@ -38,7 +38,7 @@ def with_per_class_output(model):
     sigmoid unit (train.loss: binary_crossentropy), so that every export reads the same."""
     import keras
 
-    from stages.heads import per_class
+    from classifier.model.heads import per_class
 
     if model.output_shape[-1] != 1:
         return model
@@ -97,7 +97,7 @@ def load(path):
     """A function (uint8 batch -> outputs) for the model at `path`, whatever its format."""
     path = Path(path)
     if path.suffix == ".keras" and path.is_file():
-        from stages.backbones import load_model
+        from classifier.model.backbones import load_model
 
         return load_model(path).predict_on_batch
     if path.suffix == ".tflite" and path.is_file():

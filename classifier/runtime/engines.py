@@ -15,8 +15,8 @@ import numpy as np
 from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
-from stages import formats
-from stages.errors import UserError
+from classifier.errors import UserError
+from classifier.runtime import formats
 
 # Largest difference allowed on the first batch, relative to its largest output.
 TOLERANCE = 1e-4

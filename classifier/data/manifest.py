@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from stages.errors import UserError
-from stages.paths import MANIFEST
+from classifier.errors import UserError
+from classifier.paths import MANIFEST
 
 
 def read():

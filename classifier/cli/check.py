@@ -1,11 +1,13 @@
-"""Check params.yaml by hand: `python -m stages.check` (every stage also checks it).
+"""Check params.yaml by hand: `python -m classifier.cli.check` (every stage also checks it).
 
 Not a stage: it checks the values that belong to other modules too (backbone
 names and sizes, export formats), which no single stage needs all of.
 """
 
-from stages import formats, params, registry
-from stages.errors import run
+from classifier import params
+from classifier.errors import run
+from classifier.model import registry
+from classifier.runtime import formats
 
 
 def check_all(raw):

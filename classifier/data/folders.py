@@ -4,8 +4,8 @@ photos anywhere below it. `download` copies such a folder, `scan` sums it up."""
 import os
 from pathlib import Path
 
-from stages.errors import UserError
-from stages.paths import printable
+from classifier.errors import UserError
+from classifier.paths import printable
 
 
 def class_folders(root):

@@ -1,4 +1,4 @@
-"""The networks of the backbone registry (stages/registry.py), built with Keras.
+"""The networks of the backbone registry (classifier/model/registry.py), built with Keras.
 
 Every network built here takes RGB pixels in [0, 255] and applies its own
 preprocessing inside (the `Preprocess` layer), so that the saved and exported
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import keras
 
-from stages.errors import UserError
-from stages.params import PARAMS_FILE
-from stages.registry import BACKBONES, weights_file
+from classifier.errors import UserError
+from classifier.model.registry import BACKBONES, weights_file
+from classifier.params import PARAMS_FILE
 
 # Random initialisation (`weights: none`) must give the same network in
 # features, finetune and evaluate, which each build it in their own process.

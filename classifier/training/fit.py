@@ -11,9 +11,9 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from stages import backup
-from stages.errors import UserError
-from stages.paths import write_json
+from classifier.errors import UserError
+from classifier.paths import write_json
+from classifier.training import backup
 
 
 def setup(seed, distribute, mixed_precision):
@@ -60,7 +60,7 @@ class EpochSeeds(keras.callbacks.Callback):
     layer (dropout, augmentation), set at the start of the epoch from (seed,
     epoch) alone: a run resumed at epoch k sees what an uninterrupted run saw.
 
-    `order` is read by the training dataset (stages/inputs.py) as each epoch's
+    `order` is read by the training dataset (classifier/data/inputs.py) as each epoch's
     iterator starts, after this callback has set it. With `views`, the rows are
     that many cached augmented views of each of the `count` images (image i's
     view v is row i * views + v) and epoch e reads view e mod views.

@@ -18,7 +18,7 @@ import requests
 import urllib3
 from tqdm import tqdm
 
-from stages.errors import UserError
+from classifier.errors import UserError
 
 CHUNK = 1 << 20
 RETRIES = 4

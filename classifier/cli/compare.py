@@ -1,4 +1,4 @@
-"""Compare experiments: `python -m stages.compare` after `dvc exp run` / `dvc queue start`.
+"""Compare experiments: `python -m classifier.cli.compare` after `dvc exp run` / `dvc queue start`.
 
 Writes reports/comparison.csv and .md (one row per experiment: backbone, test
 accuracy, loss and F1 head-only and fine-tuned, training time, model size) and
@@ -10,7 +10,7 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
-from stages.errors import UserError, run
+from classifier.errors import UserError, run
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

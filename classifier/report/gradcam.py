@@ -1,6 +1,6 @@
 """Where the network looked: Grad-CAM (Selvaraju et al., 2017) on the last
 convolutional feature map of any model the pipeline builds (shared by
-`evaluate` and `predict --explain`; stages/figures.py draws the overlays).
+`evaluate` and `predict --explain`; classifier/report/figures.py draws the overlays).
 
 The class score differentiated is the log of its probability; the heatmap is
 the ReLU of the feature map weighted by its spatially averaged gradient,
@@ -11,8 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from stages.backbones import Preprocess, backbone_of
-from stages.heads import per_class
+from classifier.model.backbones import Preprocess, backbone_of
+from classifier.model.heads import per_class
 
 
 def last_conv(network):

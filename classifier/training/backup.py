@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from stages.params import PARAMS_FILE
-from stages.paths import write_text
+from classifier.params import PARAMS_FILE
+from classifier.paths import write_text
 
 BACKUP = Path("backup")
 

@@ -2,15 +2,15 @@
 what `auto` in params.yaml resolves to for each.
 
 Plain data, no TensorFlow: checking params (every stage, `python -m
-stages.check`) must not pay for, or print, TensorFlow's start-up.
-stages/backbones.py builds the networks.
+classifier.cli.check`) must not pay for, or print, TensorFlow's start-up.
+classifier/model/backbones.py builds the networks.
 """
 
 from dataclasses import dataclass, replace
 
-from stages import params
-from stages.errors import UserError
-from stages.params import PARAMS_FILE, choice, require
+from classifier import params
+from classifier.errors import UserError
+from classifier.params import PARAMS_FILE, choice, require
 
 # MobileNetV2 width multipliers that Keras publishes ImageNet weights for.
 ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
@@ -78,7 +78,7 @@ BACKBONES = {
     "mobilenetv3large": modern("MobileNetV3Large", 224, "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
                                r"expanded_conv(_\d+)?_project_bn", 3),
     # The baseline: no pre-trained network. `features` caches the resized
-    # images (as uint8) and `train` trains stages.heads.small_cnn on them.
+    # images (as uint8) and `train` trains classifier.model.heads.small_cnn on them.
     "cnn": Backbone(None, None, 150, 32, None, None,
                     {"model.image_size": 150, "runtime.engine": "tensorflow", "finetune.unfreeze": 0, **ADAM}, cache_dtype="uint8"),
 }

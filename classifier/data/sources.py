@@ -9,8 +9,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stages.errors import UserError
-from stages.fetch import MAX_RATIO, get_file, unpacked_size, unzip
+from classifier.data.fetch import MAX_RATIO, get_file, unpacked_size, unzip
+from classifier.errors import UserError
 
 DOWNLOADS = Path("data/downloads")
 

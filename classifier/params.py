@@ -7,7 +7,7 @@ whose allowed set is another module's fact (backbone names, export formats,
 what `auto` means for a backbone) are checked by that module:
 `registry.load()` is `load()` with every `auto` resolved, for the stages that
 build a network; the data stages use `load()`, so that editing the backbone
-registry does not rerun `download`. `python -m stages.check` checks the whole
+registry does not rerun `download`. `python -m classifier.cli.check` checks the whole
 file by hand.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from stages.errors import UserError
+from classifier.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
 SOURCES = ("petimages", "kaggle", "cifar10", "local")
