@@ -136,7 +136,7 @@ def head_vs_end_to_end(images, work, backbone, size, batch, alpha):
     from classifier.model import backbones
     from classifier.model.heads import dense_head
     from classifier.paths import read_features
-    from stages.finetune import assemble
+    from classifier.training.finetuning import assemble
 
     repo = project(work / "s2", stage_params(images, backbone, size, alpha))
     command(repo, "dvc", "repro", "features")

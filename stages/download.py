@@ -13,43 +13,12 @@ import csv
 import os
 import shutil
 import tempfile
-from pathlib import Path
-
-from tqdm import tqdm
 
 from classifier import params
 from classifier.data import sources
-from classifier.data.folders import class_folders, files
+from classifier.data.folders import collect
 from classifier.errors import run
 from classifier.paths import RAW, RENAMED, printable
-
-
-def collect(root, destination, max_per_class, move=False):
-    """Copy (or move) every file of each class folder, the first max_per_class by
-    name; return (original, written or None, note) for each file not copied as named."""
-    root = Path(root)
-    loose = [f.name for f in root.iterdir() if f.is_file()]
-    if loose:
-        print(f"download: ignoring {len(loose)} file(s) directly in {root} (not in a class folder)")
-    place = shutil.move if move else shutil.copyfile
-    changed = []
-    for folder in class_folders(root):
-        chosen = files(folder)[:max_per_class]
-        for source in tqdm(chosen, desc=printable(folder.name), unit="file"):
-            relative = Path(folder.name) / source.relative_to(folder)
-            target = destination / printable(relative)
-            if target.exists():  # "caf%E9.jpg" beside a "caf\xe9.jpg"
-                changed.append((source, None, f"not copied: {target} is taken by another file"))
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                place(source, target)
-            except OSError as error:  # a broken link, a file we may not read: said, not lost silently
-                changed.append((source, None, f"not copied: {error.strerror or error}"))
-                continue
-            if printable(relative) != str(relative):
-                changed.append((source, target, "renamed: the name is not UTF-8"))
-    return changed
 
 
 def write_renamed(changed):

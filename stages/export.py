@@ -10,8 +10,6 @@ class probability, its size and the median latency of one image on this machine.
 """
 
 import shutil
-import statistics
-import time
 
 import numpy as np
 from tqdm import tqdm
@@ -19,24 +17,11 @@ from tqdm import tqdm
 from classifier import params
 from classifier.data import manifest
 from classifier.data.inputs import batches
-from classifier.errors import UserError, run
+from classifier.errors import run
 from classifier.model import backbones
-from classifier.model.heads import probabilities
 from classifier.paths import EXPORT, EXPORT_REPORT, MODEL, model_info, read_json, write_json
 from classifier.runtime import formats
-
-LATENCY_IMAGES = 20
-
-
-def latency_ms(predict, images):
-    """Median milliseconds for one image (a batch of one), after a warm-up call."""
-    predict(images[:1])
-    times = []
-    for image in images[:LATENCY_IMAGES]:
-        start = time.perf_counter()
-        predict(image[None])
-        times.append(time.perf_counter() - start)
-    return round(1000 * statistics.median(times), 3)
+from classifier.runtime.checks import check_int8_input, compare, latency_ms
 
 
 def calibration_images(images, size, count):
@@ -59,31 +44,6 @@ def write_formats(model, names, info, calibration):
         path = formats.export(model, name, EXPORT, calibration)
         written[name] = (path, formats.load(path))
     return written
-
-
-def check_int8_input(path):
-    """The int8 model's uint8 input must be the pixels themselves."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    quantization = Interpreter(model_path=str(path)).get_input_details()[0]["quantization"]
-    if quantization != (1.0, 0):
-        raise UserError(f"{path}: input quantization {quantization}, expected (1.0, 0): pixels would need rescaling")
-
-
-def compare(predictors, data, count):
-    """Per predictor: predicted classes and the largest |probability difference| from Keras."""
-    predicted = {name: [] for name in predictors}
-    largest = dict.fromkeys(predictors, 0.0)
-    with tqdm(total=count, desc="check", unit="img") as bar:
-        for images, _ in data:
-            images = images.numpy().astype("uint8")
-            expected = probabilities(predictors["keras"](images))
-            for name, predict in predictors.items():
-                got = expected if name == "keras" else probabilities(predict(images))
-                largest[name] = max(largest[name], float(np.abs(got - expected).max()))
-                predicted[name].append(got.argmax(axis=1))
-            bar.update(len(images))
-    return {name: np.concatenate(rows) for name, rows in predicted.items()}, largest
 
 
 def main():

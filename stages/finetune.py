@@ -12,10 +12,7 @@ training time in metrics/finetune.json. For the `cnn` baseline the model is
 the trained CNN, trained further here.
 """
 
-import keras
 import numpy as np
-import tensorflow as tf
-from scipy.stats import ttest_1samp
 
 from classifier.data import manifest
 from classifier.data.augment import augmentation
@@ -25,70 +22,9 @@ from classifier.model import backbones, registry
 from classifier.model.heads import probabilities, targets
 from classifier.paths import FINETUNE_LOG, FINETUNE_REPORT, HEAD, MODEL, model_info, write_json
 from classifier.report import calibration
-from classifier.runtime import engines
 from classifier.training import backup
+from classifier.training.finetuning import assemble, build, keep_or_drop, views_at_cut
 from classifier.training.fit import EpochSeeds, fit, optimizer, setup
-
-
-def assemble(extractor, head):
-    inputs = keras.Input(extractor.input_shape[1:], name="image")
-    # training=False keeps BatchNormalization in inference mode while fine-tuning:
-    # its ImageNet statistics would be wrecked by small, augmented batches.
-    features = extractor(inputs, training=False)
-    return keras.Model(inputs, head(features), name="classifier")
-
-
-def build(p):
-    """The extractor with its top `finetune.unfreeze` blocks trainable, and the
-    name of its first trainable layer; (None, None) for the cnn baseline."""
-    if registry.BACKBONES[p.model.backbone].from_scratch:
-        return None, None
-    extractor = backbones.extractor(p.model)
-    return extractor, backbones.unfreeze(backbones.backbone_of(extractor), p.model.backbone, p.finetune.unfreeze)
-
-
-def calibrated_losses(probabilities, labels):
-    """Each validation image's log loss after temperature scaling, as `predict` reports confidence."""
-    scaled = calibration.scaled(probabilities, calibration.fit_temperature(probabilities, labels))
-    return -np.log(np.clip(scaled[np.arange(len(labels)), labels], 1e-15, 1.0))
-
-
-def hurt(tuned, start, labels):
-    """The one-sided p-value that fine-tuning raised the mean calibrated val loss.
-
-    Calibrated, as `predict` reports confidence: a fine-tuned model is surer of
-    itself, which raw log loss punishes on a few mistakes. Tested per image, not
-    compared as two means, because the head's val loss is the best of its epochs
-    and small gaps favour it: on the shared photos a fine-tuned model better on
-    test (99.2% vs 98.8%) was 0.0026 worse on val (p = 0.32).
-    """
-    difference = calibrated_losses(tuned, labels) - calibrated_losses(start, labels)
-    p = ttest_1samp(difference, 0.0, alternative="greater").pvalue
-    return 1.0 if np.isnan(p) else float(p)  # nan: no difference at all
-
-
-def views_at_cut(p, bottom, data, count, val_count, folder):
-    """The frozen layers' output for `finetune.views` augmented views of every
-    training image (image i's view v is row i * views + v) and for the
-    validation images, as memory-mapped float16 arrays in `folder`.
-
-    Below the cut nothing trains and BatchNormalization runs in inference mode,
-    so this output is fixed for a given image: computed once here (on
-    `runtime.engine`), each epoch then runs only the trainable top. Each image
-    is decoded once for all its views.
-    """
-    views = p.finetune.views
-    augments = [augmentation(p.augment, p.train.seed + view) for view in range(views)]
-
-    def each_view(images, training):
-        stacked = tf.stack([augment(images, training=training) for augment in augments], axis=1)
-        return tf.reshape(stacked, (-1, *images.shape[1:]))  # uint8 pixels, as the engines take them
-
-    train = data("train", batch_size=max(1, p.train.batch_size // views), augment=each_view)
-    forward = engines.forward(bottom, p.runtime.engine, next(iter(train))[0].numpy())
-    engines.stream_to_npy(forward, train, views * count, folder / "train.npy", "float16", f"finetune: {views} views at the cut")
-    engines.stream_to_npy(forward, data("val"), val_count, folder / "val.npy", "float16", "finetune: val at the cut")
-    return (np.load(folder / f"{split}.npy", mmap_mode="r") for split in ("train", "val"))
 
 
 def main():
@@ -145,18 +81,6 @@ def training_data(p, images, classes, data, bottom, folder):
     seeds = EpochSeeds(count, t.seed, views=views)
     train = from_memmap(x_train, np.repeat(y_train, views, axis=0), t.batch_size, order=seeds.order)
     return train, from_memmap(x_val, y_val, t.batch_size), seeds
-
-
-def keep_or_drop(model, start, before, after, labels):
-    """Early stopping keeps the best epoch, but the starting point is no epoch: go back
-    to it (the weights `start`) only where the val split shows that fine-tuning hurt.
-    Returns the kept model's val probabilities and {"kept", "p_hurt"}."""
-    p_hurt = round(hurt(after, before, labels), 4)
-    if p_hurt >= 0.05:
-        return after, {"kept": True, "p_hurt": p_hurt}
-    model.set_weights(start)
-    print(f"finetune: fine-tuning raised the calibrated val loss (p = {p_hurt:.3f}); keeping backbone + head as they were")
-    return before, {"kept": False, "p_hurt": p_hurt}
 
 
 def save(model, p, classes, temperature, report):

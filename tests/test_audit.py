@@ -102,7 +102,7 @@ def test_exclude_file_removes_exactly_its_images(audited, tmp_path):
 
 
 def test_near_duplicates_are_found_across_and_within_blocks():
-    from stages.audit import near_duplicates
+    from classifier.report.audit import near_duplicates
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1100, 64))

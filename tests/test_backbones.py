@@ -54,7 +54,7 @@ def test_preprocess_layer_equals_keras_preprocess_input(name):
 def test_gradcam_works_for_every_backbone(name):
     from classifier.model.heads import dense_head, small_cnn
     from classifier.report import gradcam
-    from stages.finetune import assemble
+    from classifier.training.finetuning import assemble
 
     p = model_params(name, image_size=max(96, 2 * BACKBONES[name].min_size))  # a map of 3 x 3 or more
     extractor = backbones.extractor(p)

@@ -152,18 +152,17 @@ def ran(output):
 def test_tensorflow_errors_other_than_bad_data_stop_clean(tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from classifier.data import inputs
+    from classifier.data import cleaning, inputs
     from classifier.errors import UserError
-    from stages import clean
 
     good, bad = tmp_path / "good.jpg", tmp_path / "bad.jpg"
     Image.new("RGB", (20, 20)).save(good)
     bad.write_bytes(good.read_bytes()[:200] + b"\0" * 50)
-    assert set(clean.undecodable([str(good), str(bad)])) == {str(bad)}
+    assert set(cleaning.undecodable([str(good), str(bad)])) == {str(bad)}
 
     def out_of_memory(data, size):
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating")
 
     monkeypatch.setattr(inputs, "decode", out_of_memory)
     with pytest.raises(UserError, match="TensorFlow could not read .*good.jpg \\(OOM when allocating\\)"):
-        clean.undecodable([str(good)])
+        cleaning.undecodable([str(good)])

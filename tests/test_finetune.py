@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from stages.finetune import hurt
+from classifier.training.finetuning import hurt
 
 
 def val_split(images=600, seed=0):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-from stages.evaluate import curves, scores
+from classifier.report.scores import curves, scores
 
 
 @pytest.fixture

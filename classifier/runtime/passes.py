@@ -1,0 +1,26 @@
+"""Passes of a predictor over a tf.data split: plain, or averaged with the mirror image.
+"""
+
+import numpy as np
+from sklearn import metrics
+from tqdm import tqdm
+
+from classifier.runtime import tta
+
+
+def passes(predict, data, count, desc):
+    """predict(images) over the test batches, with a progress bar."""
+    rows = []
+    with tqdm(total=count, desc=desc, unit="img") as bar:
+        for images, _ in data:
+            rows.append(predict(images.numpy()))
+            bar.update(len(images))
+    return np.concatenate(rows)
+
+
+def flip_averaged(predict, data, y):
+    """Test accuracy and loss with test-time flip averaging."""
+    probabilities = passes(lambda images: tta.flip_average(predict, images), data, len(y), "evaluate: flip averaging")
+    labels = list(range(probabilities.shape[1]))
+    return {"accuracy": metrics.accuracy_score(y, probabilities.argmax(axis=1)),
+            "loss": metrics.log_loss(y, probabilities, labels=labels)}
