@@ -1,7 +1,7 @@
 """Stage `download`: bring the images into data/raw/<class>/, one folder per class.
 
 Sources (data.source): petimages, kaggle and cifar10 from the network (see
-stages/sources.py), or local, a folder of class sub-folders. Every file is
+classifier/data/sources.py), or local, a folder of class sub-folders. Every file is
 passed on, bad ones too: `clean` decides, and reports what it drops. A name
 that is not UTF-8 (DVC, CSV and TensorFlow cannot take it) is written with
 each such byte as %XX; data/renamed.csv lists every file whose name changed or

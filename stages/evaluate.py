@@ -5,7 +5,7 @@ flag; calibration before and after temperature scaling; with evaluate.tta,
 flip averaging); the data of the DVC plots: plots/test_predictions.csv
 (confusion matrices), plots/roc_<model>.csv, plots/pr_<model>.csv and
 plots/reliability_<model>.csv; and PNG figures under plots/ (see
-stages/figures.py), Grad-CAM galleries among them.
+classifier/report/figures.py), Grad-CAM galleries among them.
 """
 
 from pathlib import Path

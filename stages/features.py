@@ -5,7 +5,7 @@ order) and <split>_y.npy (integer labels). Rows are written to a memory-mapped
 .npy batch by batch, so memory does not grow with the number of images.
 
 A killed run resumes where it stopped: the arrays are written in
-backup/features/ (stages/backup.py), and after every batch the rows are flushed
+backup/features/ (classifier/training/backup.py), and after every batch the rows are flushed
 to disk and only then counted in <split>.progress.json; when every split is
 done they move to data/features/.
 """

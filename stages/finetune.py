@@ -35,7 +35,7 @@ def main():
     classes = manifest.classes(images)
     with strategy.scope():
         head = backbones.load_model(HEAD)
-        extractor, first = build(p)
+        extractor, first = build(p.model, p.finetune.unfreeze)
         # Nothing to cache for the cnn, with no block unfrozen, or with no epoch to run.
         cached = bool(views and first and p.finetune.epochs)
         if cached:
@@ -76,7 +76,9 @@ def training_data(p, images, classes, data, bottom, folder):
         augment = augmentation(p.augment, t.seed)
         seeds = EpochSeeds(count, t.seed, [augment])
         return data("train", augment=augment, order=seeds.order), data("val"), seeds
-    x_train, x_val = views_at_cut(p, bottom, data, count, len(y_val), folder)
+    augments = [augmentation(p.augment, t.seed + view) for view in range(views)]
+    x_train, x_val = views_at_cut(bottom, data, count, len(y_val), folder, augments=augments,
+                                  batch_size=t.batch_size, engine=p.runtime.engine)
     y_train = targets(manifest.rows(images, "train")[1], classes, t.loss)
     seeds = EpochSeeds(count, t.seed, views=views)
     train = from_memmap(x_train, np.repeat(y_train, views, axis=0), t.batch_size, order=seeds.order)

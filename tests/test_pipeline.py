@@ -260,7 +260,7 @@ def test_labels_travel_with_the_model(baseline):
     assert info["image_size"] == 32 and info["input"]["dtype"] == "uint8"
 
 
-# What follows reads the exported files as a user would: nothing from `stages`.
+# What follows reads the exported files as a user would: nothing from `stages` or `classifier`.
 
 def contract_pixels(paths, size):
     """The input contract of docs/exported-models.md, computed independently."""
@@ -319,7 +319,8 @@ def test_int8_model_is_integer_in_and_out(baseline):
 
 
 EXAMPLES = {path.stem: path.read_text() for path in (ROOT / "examples").glob("classify_*.py")}
-NO_STAGES = "\nimport sys\nassert not [m for m in sys.modules if m.split('.')[0] == 'stages'], 'imported stages'\n"
+NO_STAGES = ("\nimport sys\nassert not [m for m in sys.modules if m.split('.')[0] in ('stages', 'classifier')], "
+             "'imported the project'\n")
 
 
 def test_the_docs_link_the_three_example_programs():

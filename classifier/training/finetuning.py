@@ -7,7 +7,6 @@ import numpy as np
 import tensorflow as tf
 from scipy.stats import ttest_1samp
 
-from classifier.data.augment import augmentation
 from classifier.model import backbones, registry
 from classifier.report import calibration
 from classifier.runtime import engines
@@ -21,13 +20,13 @@ def assemble(extractor, head):
     return keras.Model(inputs, head(features), name="classifier")
 
 
-def build(p):
-    """The extractor with its top `finetune.unfreeze` blocks trainable, and the
-    name of its first trainable layer; (None, None) for the cnn baseline."""
-    if registry.BACKBONES[p.model.backbone].from_scratch:
+def build(model, unfreeze):
+    """The extractor for the `model` params with its top `unfreeze` blocks trainable,
+    and the name of its first trainable layer; (None, None) for the cnn baseline."""
+    if registry.BACKBONES[model.backbone].from_scratch:
         return None, None
-    extractor = backbones.extractor(p.model)
-    return extractor, backbones.unfreeze(backbones.backbone_of(extractor), p.model.backbone, p.finetune.unfreeze)
+    extractor = backbones.extractor(model)
+    return extractor, backbones.unfreeze(backbones.backbone_of(extractor), model.backbone, unfreeze)
 
 
 def calibrated_losses(probabilities, labels):
@@ -50,25 +49,25 @@ def hurt(tuned, start, labels):
     return 1.0 if np.isnan(p) else float(p)  # nan: no difference at all
 
 
-def views_at_cut(p, bottom, data, count, val_count, folder):
-    """The frozen layers' output for `finetune.views` augmented views of every
-    training image (image i's view v is row i * views + v) and for the
-    validation images, as memory-mapped float16 arrays in `folder`.
+def views_at_cut(bottom, data, count, val_count, folder, *, augments, batch_size, engine):
+    """The frozen layers' output for one augmented view of every training image
+    per layer of `augments` (image i's view v is row i * views + v) and for the
+    validation images, as memory-mapped float16 arrays in `folder`. `data(split,
+    batch_size=, augment=)` reads a split's images.
 
     Below the cut nothing trains and BatchNormalization runs in inference mode,
     so this output is fixed for a given image: computed once here (on
     `runtime.engine`), each epoch then runs only the trainable top. Each image
     is decoded once for all its views.
     """
-    views = p.finetune.views
-    augments = [augmentation(p.augment, p.train.seed + view) for view in range(views)]
+    views = len(augments)
 
     def each_view(images, training):
         stacked = tf.stack([augment(images, training=training) for augment in augments], axis=1)
         return tf.reshape(stacked, (-1, *images.shape[1:]))  # uint8 pixels, as the engines take them
 
-    train = data("train", batch_size=max(1, p.train.batch_size // views), augment=each_view)
-    forward = engines.forward(bottom, p.runtime.engine, next(iter(train))[0].numpy())
+    train = data("train", batch_size=max(1, batch_size // views), augment=each_view)
+    forward = engines.forward(bottom, engine, next(iter(train))[0].numpy())
     engines.stream_to_npy(forward, train, views * count, folder / "train.npy", "float16", f"finetune: {views} views at the cut")
     engines.stream_to_npy(forward, data("val"), val_count, folder / "val.npy", "float16", "finetune: val at the cut")
     return (np.load(folder / f"{split}.npy", mmap_mode="r") for split in ("train", "val"))
