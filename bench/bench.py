@@ -133,9 +133,9 @@ def head_vs_end_to_end(images, work, backbone, size, batch, alpha):
 
     from classifier.data import manifest
     from classifier.data.inputs import batches
+    from classifier.files import read_features
     from classifier.model import backbones
     from classifier.model.heads import dense_head
-    from classifier.paths import read_features
     from classifier.training.finetuning import assemble
 
     repo = project(work / "s2", stage_params(images, backbone, size, alpha))

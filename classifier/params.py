@@ -164,7 +164,7 @@ SCHEMA = {
         "mixed_precision": boolean,
     },
     "finetune": {
-        "unfreeze": auto_or(number(0, MAX_BLOCKS, integer=True)),  # blocks; backbones.unfreeze: of this network
+        "unfreeze": auto_or(number(0, MAX_BLOCKS, integer=True)),  # blocks; graph.unfreeze: of this network
         "lr": auto_or(number(0, open_low=True)),
         "epochs": auto_or(number(0, MAX_EPOCHS, integer=True)),
         "views": number(0, MAX_VIEWS, integer=True),

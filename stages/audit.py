@@ -16,7 +16,8 @@ test split that is suspect).
 from classifier import params
 from classifier.data import manifest
 from classifier.errors import run
-from classifier.paths import AUDIT, AUDIT_REPORT, FLAGGED, write_json
+from classifier.files import write_json
+from classifier.paths import AUDIT, AUDIT_REPORT, FLAGGED
 from classifier.report import figures
 from classifier.report.audit import (
     conflicts,

@@ -14,15 +14,8 @@ from classifier import params
 from classifier.data.cleaning import clean_one, drop_duplicates, name_clashes, recheck
 from classifier.data.images import DECODERS
 from classifier.errors import run
-from classifier.paths import (
-    CLEAN,
-    CLEAN_IMAGES,
-    CLEAN_REPORT,
-    RAW,
-    REJECTED,
-    printable,
-    write_json,
-)
+from classifier.files import write_json
+from classifier.paths import CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED, printable
 
 REASONS = (
     "empty",

@@ -17,6 +17,7 @@ from sklearn import metrics
 from classifier.data import manifest
 from classifier.data.inputs import batches, decode
 from classifier.errors import run
+from classifier.files import read_features, read_json, write_json
 from classifier.model import backbones, registry
 from classifier.model.heads import probabilities as to_probabilities
 from classifier.paths import (
@@ -29,9 +30,6 @@ from classifier.paths import (
     TEST_PREDICTIONS,
     TRAIN_LOG,
     model_info,
-    read_features,
-    read_json,
-    write_json,
 )
 from classifier.report import calibration, figures, gradcam
 from classifier.report.scores import calibrated, curves, scores
@@ -113,7 +111,7 @@ def draw(report, table, y, classes, probabilities, temperature, model, size):
         figures.confusion(y, probabilities[name].argmax(axis=1), classes, title, PLOTS / f"confusion_{name}.png")
     figures.curves({name: curves(y, probabilities[name]) for name in MODELS}, PLOTS / "roc_pr.png")
     figures.training_curves({"head": TRAIN_LOG, "finetune": FINETUNE_LOG}, PLOTS / "training_curves.png")
-    figures.reliability({name: (probabilities[name], temperature[name]) for name in MODELS}, y,
+    figures.reliability({name: calibration.before_after(probabilities[name], y, temperature[name]) for name in MODELS},
                         PLOTS / "reliability.png")
     judged = table.rename(columns={"finetune": "predicted", "finetune_confidence": "confidence"})
     wrong, right = figures.mistaken(judged), figures.typical(judged)

@@ -18,8 +18,9 @@ from classifier import params
 from classifier.data import manifest
 from classifier.data.inputs import batches
 from classifier.errors import run
+from classifier.files import read_json, write_json
 from classifier.model import backbones
-from classifier.paths import EXPORT, EXPORT_REPORT, MODEL, model_info, read_json, write_json
+from classifier.paths import EXPORT, EXPORT_REPORT, MODEL, model_info
 from classifier.runtime import formats
 from classifier.runtime.checks import check_int8_input, compare, latency_ms
 

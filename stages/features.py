@@ -18,8 +18,9 @@ import numpy as np
 from classifier.data import manifest
 from classifier.data.inputs import batches
 from classifier.errors import run
+from classifier.files import write_json
 from classifier.model import backbones, registry
-from classifier.paths import FEATURES, SPLITS, write_json
+from classifier.paths import FEATURES, SPLITS
 from classifier.runtime import engines
 from classifier.training import backup
 

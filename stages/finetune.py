@@ -18,9 +18,10 @@ from classifier.data import manifest
 from classifier.data.augment import augmentation
 from classifier.data.inputs import INPUT, batches, from_memmap
 from classifier.errors import run
-from classifier.model import backbones, registry
+from classifier.files import write_json
+from classifier.model import backbones, graph, registry
 from classifier.model.heads import probabilities, targets
-from classifier.paths import FINETUNE_LOG, FINETUNE_REPORT, HEAD, MODEL, model_info, write_json
+from classifier.paths import FINETUNE_LOG, FINETUNE_REPORT, HEAD, MODEL, model_info
 from classifier.report import calibration
 from classifier.training import backup
 from classifier.training.finetuning import assemble, build, keep_or_drop, views_at_cut
@@ -39,7 +40,7 @@ def main():
         # Nothing to cache for the cnn, with no block unfrozen, or with no epoch to run.
         cached = bool(views and first and p.finetune.epochs)
         if cached:
-            bottom, top = backbones.cut(extractor, first)
+            bottom, top = graph.cut(extractor, first)
             model = assemble(top, head)
         else:
             model = head if extractor is None else assemble(extractor, head)

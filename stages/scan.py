@@ -11,7 +11,8 @@ and it reruns with everything after it; change nothing and DVC skips it.
 from classifier import params
 from classifier.data.folders import summary
 from classifier.errors import run
-from classifier.paths import SCAN, write_json
+from classifier.files import write_json
+from classifier.paths import SCAN
 
 
 def main():

@@ -8,7 +8,8 @@ and metrics/split.json (images per split, excluded).
 from classifier import params
 from classifier.data.splitting import check_counts, excluded, list_images, stratified
 from classifier.errors import run
-from classifier.paths import EXCLUDE, MANIFEST, SPLIT_REPORT, write_json
+from classifier.files import write_json
+from classifier.paths import EXCLUDE, MANIFEST, SPLIT_REPORT
 
 
 def main():

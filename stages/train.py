@@ -9,9 +9,10 @@ from classifier.data import manifest
 from classifier.data.augment import augmentation
 from classifier.data.inputs import from_arrays
 from classifier.errors import run
+from classifier.files import read_features, write_json
 from classifier.model import registry
 from classifier.model.heads import dense_head, small_cnn, targets
-from classifier.paths import HEAD, TRAIN_LOG, TRAIN_REPORT, read_features, write_json
+from classifier.paths import HEAD, TRAIN_LOG, TRAIN_REPORT
 from classifier.training.fit import EpochSeeds, fit, optimizer, setup
 
 

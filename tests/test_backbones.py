@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from classifier.model import backbones
+from classifier.model import backbones, graph, layers
 from classifier.model.registry import BACKBONES, weights_file
 from conftest import ROOT
 
@@ -46,7 +46,7 @@ KERAS_PREPROCESS = {
 def test_preprocess_layer_equals_keras_preprocess_input(name):
     pixels = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3)).astype("float32")
     expected = KERAS_PREPROCESS[name].preprocess_input(pixels.copy())  # it works in place
-    got = backbones.Preprocess(BACKBONES[name].preprocessing)(pixels)
+    got = layers.Preprocess(BACKBONES[name].preprocessing)(pixels)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(got), expected, rtol=0, atol=1e-5)
 
 
@@ -83,9 +83,9 @@ def test_alpha_changes_mobilenet_width():
 def test_networks_that_preprocess_inside_are_not_preprocessed_twice(name):
     p = model_params(name)
     extractor = backbones.extractor(p)
-    assert not any(isinstance(layer, backbones.Preprocess) for layer in extractor.layers)
+    assert not any(isinstance(layer, layers.Preprocess) for layer in extractor.layers)
     pixels = np.random.default_rng(0).uniform(0, 255, (2, p.image_size, p.image_size, 3)).astype("float32")
-    direct = keras.ops.mean(backbones.backbone_of(extractor)(pixels), axis=(1, 2))  # raw pixels in, as Keras documents
+    direct = keras.ops.mean(graph.backbone_of(extractor)(pixels), axis=(1, 2))  # raw pixels in, as Keras documents
     features = extractor.predict_on_batch(pixels)
     assert features.shape == (2, FEATURES[name]) and np.isfinite(features).all()
     np.testing.assert_allclose(features, keras.ops.convert_to_numpy(direct), atol=1e-5)
@@ -97,19 +97,19 @@ def trainable(network):
 
 def test_unfreeze_counts_blocks_from_the_top_and_keeps_batchnorm_frozen():
     vgg = backbones.build(model_params("vgg16"))
-    assert backbones.unfreeze(vgg, "vgg16", 1) == "block5_conv1"
+    assert graph.unfreeze(vgg, "vgg16", 1) == "block5_conv1"
     assert trainable(vgg) == ["block5_conv1", "block5_conv2", "block5_conv3"]
-    backbones.unfreeze(vgg, "vgg16", 5)
+    graph.unfreeze(vgg, "vgg16", 5)
     assert len(trainable(vgg)) == 13  # every conv layer
     mobilenet = backbones.build(model_params("mobilenetv2"))
-    assert backbones.unfreeze(mobilenet, "mobilenetv2", 4) == "block_13_expand"
+    assert graph.unfreeze(mobilenet, "mobilenetv2", 4) == "block_13_expand"
     names = [layer.name for layer in mobilenet.layers]
     top = names[names.index("block_13_expand"):]
     assert trainable(mobilenet) == [n for n in top if not n.endswith(("_BN", "_bn")) and mobilenet.get_layer(n).weights]
-    backbones.unfreeze(mobilenet, "mobilenetv2", 0)
+    graph.unfreeze(mobilenet, "mobilenetv2", 0)
     assert not mobilenet.trainable_weights
     with pytest.raises(backbones.UserError, match="finetune.unfreeze = 17 blocks, but mobilenetv2 has 16"):
-        backbones.unfreeze(mobilenet, "mobilenetv2", 17)
+        graph.unfreeze(mobilenet, "mobilenetv2", 17)
 
 
 # docs/backbones.md's recipe table: backbone, size, blocks (first trained layer), ..., weights file.
@@ -128,11 +128,11 @@ def test_each_recipe_unfreezes_the_documented_blocks_a_top_that_is_one_cut(name)
     below them reach the top only through one tensor: what is frozen can be computed once."""
     network = backbones.build(model_params(name))
     blocks = int(re.match(r"\d+", TABLE[name][1]).group())
-    first = backbones.unfreeze(network, name, blocks)
+    first = graph.unfreeze(network, name, blocks)
     assert network.trainable_weights and not network.get_layer(index=1).trainable
     names = [op.name for op in network.operations]
     position = names.index(first)
-    assert position - 1 in backbones.cut_points(network)
+    assert position - 1 in graph.cut_points(network)
     layer = re.search(r"\((after )?`(\w+)`\)", TABLE[name][1])
     assert (names[position - 1] if layer.group(1) else first) == layer.group(2)
 

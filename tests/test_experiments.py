@@ -102,14 +102,14 @@ def test_cached_views_train_the_top_blocks_on_a_frozen_bottom(fresh):
 
     import numpy as np
 
-    from classifier.model import backbones
+    from classifier.model import backbones, graph
 
     result = dvc(fresh, "exp", "run", "-S", "finetune.views=2", "-S", "finetune.unfreeze=2", "finetune")
     assert ran(result.output) == ["finetune"]
     assert "finetune: 2 views at the cut" in result.output and "finetune: val at the cut" in result.output
     report = json.loads((fresh / "metrics/finetune.json").read_text())["finetune"]
     assert report["first_trained_layer"] == "block4_conv1" and report["epochs"] == 2
-    tuned = backbones.backbone_of(backbones.load_model(fresh / "models/model.keras").get_layer("extractor"))
+    tuned = graph.backbone_of(backbones.load_model(fresh / "models/model.keras").get_layer("extractor"))
     start = backbones.build(SimpleNamespace(backbone="vgg16", weights="none", image_size=32, alpha=1.0))
     changed = {layer.name for layer, before in zip(tuned.layers, start.layers)
                if not all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), before.get_weights()))}

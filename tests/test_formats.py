@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-from classifier.model import backbones
+from classifier.model import layers
 from classifier.model.heads import probabilities
 from classifier.runtime import formats
 
@@ -27,7 +27,7 @@ def trained():
     x, y = coloured(400, seed=0)
     model = keras.Sequential([
         keras.Input((SIZE, SIZE, 3)),
-        backbones.Preprocess("caffe"),
+        layers.Preprocess("caffe"),
         keras.layers.Conv2D(8, 3, activation="relu"),
         keras.layers.GlobalAveragePooling2D(),
         keras.layers.Dense(2, activation="softmax"),

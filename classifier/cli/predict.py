@@ -29,67 +29,16 @@ from functools import partial
 from pathlib import Path
 
 from PIL import Image
-from wcmatch import glob
 
+from classifier.data.folders import expand
 from classifier.data.images import DECODERS, MAX_BYTES, PILLOW_MAX_PIXELS, BadImage, normalize
 from classifier.errors import UserError, run
+from classifier.files import read_json
 from classifier.params import PARAMS_FILE
-from classifier.paths import MODEL, model_info, printable, read_json
+from classifier.paths import MODEL, model_info, printable
 from classifier.runtime import formats
 
 CHUNK = 32
-# `**` does not enter linked folders: two links to `.` would repeat every path forever.
-GLOB = glob.GLOBSTAR | glob.BRACE
-
-
-def expand(paths):
-    """(path, problem) pairs: files as given, folders walked, globs expanded;
-    problem is None or the BadImage to report instead of reading the file."""
-    for given in paths:
-        path = Path(given)
-        if not os.path.lexists(path) and glob.is_magic(given, flags=GLOB):
-            yield from expand(sorted(glob.glob(given, flags=GLOB)))
-        elif path.is_dir():
-            yield from walk(path)
-        else:
-            yield path, None
-
-
-def walk(folder):
-    """The files under `folder`, sorted, hidden ones left out. Linked folders are
-    not entered; a symlink that leads outside the folder, or nowhere, and a
-    folder that cannot be read are error lines."""
-    root = folder.resolve()
-    found = []
-
-    def unreadable(error):
-        found.append((Path(error.filename), BadImage("unreadable", f"a folder: {error.strerror}")))
-
-    for top, dirs, files in os.walk(folder, onerror=unreadable):
-        dirs[:] = [name for name in dirs if not name.startswith(".")]
-        for name in [*dirs, *files]:
-            path = Path(top) / name
-            if name.startswith("."):
-                continue
-            if path.is_symlink():
-                problem = link_problem(path, root, folder)
-                if problem:
-                    found.append((path, problem))
-                    continue
-            if name in files:
-                found.append((path, None))
-    return sorted(found, key=lambda pair: pair[0])
-
-
-def link_problem(path, root, folder):
-    """Why the symlink `path` is not followed, or None."""
-    try:
-        target = path.resolve()
-    except (OSError, RuntimeError) as error:  # Python 3.11 raises RuntimeError for a loop
-        return BadImage("broken_link", str(error))
-    if not target.is_relative_to(root):
-        return BadImage("symlink_outside", f"leads to {printable(os.readlink(path))}, outside {printable(folder)}; not followed")
-    return None
 
 
 def load_predictor(path):
@@ -138,26 +87,19 @@ def classify(model, info, images, flip):
 def explain(keras_model, images, readable, args, first):
     """One Grad-CAM figure per (path, line) of `readable` into args.explain, numbered
     from `first`; its path goes into the line."""
-    import matplotlib.pyplot as plt
-
-    from classifier.report import figures, gradcam  # figures first: it selects matplotlib's file-only backend
+    from classifier.report import figures, gradcam
 
     folder = Path(args.explain)
     folder.mkdir(parents=True, exist_ok=True)
     heatmaps = gradcam.heatmaps(keras_model, images)[0]
     for number, ((path, line), heatmap) in enumerate(zip(readable, heatmaps), first):
-        figure, (photo, explained) = plt.subplots(1, 2, figsize=(8, 4.3))
         # The photo as checked and normalised (it passed once: it passes again).
         with Image.open(io.BytesIO(normalize(path, 1, args.max_pixels, args.max_bytes)[0])) as original:
             original = original.convert("RGB")
-        photo.imshow(original)
-        photo.axis("off")
-        figures.overlay(explained, original, heatmap, "where the model looked (Grad-CAM)")
         name = Path(line["path"])
-        figure.suptitle(f"{name.name}: {line['label']}, {line['confidence']:.1%}")
         line["explanation"] = str(folder / f"{number:05d}-{name.stem}.png")
-        figure.savefig(line["explanation"], dpi=100)
-        plt.close(figure)
+        figures.explanation(original, heatmap, f"{name.name}: {line['label']}, {line['confidence']:.1%}",
+                            line["explanation"])
 
 
 def describe(path):

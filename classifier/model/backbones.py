@@ -7,7 +7,6 @@ models need nothing but a resized photo.
 
 import hashlib
 import os
-import re
 import tempfile
 from contextlib import nullcontext
 from pathlib import Path
@@ -15,42 +14,16 @@ from pathlib import Path
 import keras
 
 from classifier.errors import UserError
+from classifier.model.layers import Preprocess
 from classifier.model.registry import BACKBONES, weights_file
-from classifier.params import PARAMS_FILE
 
 # Random initialisation (`weights: none`) must give the same network in
 # features, finetune and evaluate, which each build it in their own process.
 RANDOM_INIT_SEED = 1234
 
 
-# ImageNet's mean pixel, in RGB order ("caffe" mode of keras.applications).
-IMAGENET_MEAN = (123.68, 116.779, 103.939)
-
-
-@keras.saving.register_keras_serializable(package="stages")
-class Preprocess(keras.layers.Layer):
-    """keras.applications' preprocess_input as a layer, giving the same numbers
-    (tests/test_backbones.py checks it): "caffe" (VGG16) RGB to BGR minus the
-    ImageNet mean, "tf" (MobileNetV2, ResNet50V2, InceptionV3) scale to [-1, 1]."""
-
-    def __init__(self, mode, **kwargs):
-        super().__init__(**kwargs)
-        self.mode = mode
-
-    def call(self, images):
-        if self.mode == "tf":
-            return images / 127.5 - 1.0
-        # The mean comes off before the channels are reversed (Keras does it the
-        # other way round): the input then feeds one subtraction, which keeps a
-        # full-integer LiteRT model's uint8 input the pixels themselves.
-        return keras.ops.flip(images - keras.ops.convert_to_tensor(IMAGENET_MEAN), axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "mode": self.mode}
-
-
 def load_model(path):
-    """A model saved by train or finetune (this module defines its Preprocess layer)."""
+    """A model saved by train or finetune (importing this module registers its Preprocess layer)."""
     return keras.models.load_model(path, compile=False)
 
 
@@ -118,71 +91,3 @@ def extractor(model_params):
     return keras.Sequential([image, *preprocess, build(p), pool[p.pooling](name="pool")], name="extractor")
 
 
-def backbone_of(extractor):
-    """The backbone inside an extractor."""
-    return next(layer for layer in extractor.layers if isinstance(layer, keras.Model))
-
-
-def cut_points(network):
-    """Indices in network.operations after which the rest of the network sees
-    the earlier operations only through that one's output."""
-    index = {id(op): i for i, op in enumerate(network.operations)}
-    reach = list(range(len(index)))  # the last operation that reads each one's output
-    for j, op in enumerate(network.operations):
-        for node in op._inbound_nodes:
-            for tensor in node.input_tensors:
-                i = index[id(tensor._keras_history.operation)]
-                reach[i] = max(reach[i], j)
-    cuts, furthest = [], -1
-    for k in range(len(reach)):
-        if furthest <= k:
-            cuts.append(k)
-        furthest = max(furthest, reach[k])
-    return cuts
-
-
-def block_starts(network, block_end):
-    """Index of the first operation of each block, bottom to top. A block ends at
-    the first cut point at or after a layer named by the `block_end` pattern; the
-    layers after the last block end belong to the top block."""
-    cuts = cut_points(network)
-    ends = {next(c for c in cuts if c >= i) for i, op in enumerate(network.operations)
-            if re.fullmatch(block_end, op.name)}
-    return [1] + sorted(end + 1 for end in ends)[:-1]
-
-
-def unfreeze(network, backbone, blocks):
-    """Make the top `blocks` blocks of the named backbone's network trainable
-    (BatchNormalization stays frozen). Returns the first trainable layer's name."""
-    starts = block_starts(network, BACKBONES[backbone].block_end)
-    if blocks > len(starts):
-        raise UserError(
-            f"{PARAMS_FILE}: finetune.unfreeze = {blocks} blocks, but {backbone} has {len(starts)}"
-        )
-    first = starts[-blocks] if blocks else len(network.operations)
-    top = {id(op) for op in network.operations[first:]}
-    network.trainable = True
-    for layer in network.layers:
-        is_norm = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = id(layer) in top and not is_norm
-    return network.operations[first].name if blocks else None
-
-
-def cut(extractor, first):
-    """(bottom, top) of an extractor whose backbone trains from the layer named
-    `first` up. bottom: pixels -> the activation just below `first`, all frozen,
-    so it can be computed once per image; top: that activation -> the features.
-    Both share the extractor's layers."""
-    backbone = backbone_of(extractor)
-    position = [op.name for op in backbone.operations].index(first)
-    cut = backbone.operations[position - 1].output
-    where = extractor.layers.index(backbone)
-    bottom = keras.Sequential(
-        [keras.Input(extractor.input_shape[1:], name="image"), *extractor.layers[:where], keras.Model(backbone.input, cut)],
-        name="bottom",
-    )
-    top = keras.Sequential(
-        [keras.Input(cut.shape[1:], name="cut"), keras.Model(cut, backbone.output), *extractor.layers[where + 1 :]],
-        name="top",
-    )
-    return bottom, top

@@ -13,7 +13,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from classifier.paths import REJECTED, SPLITS, clean_image, raw_label, read_features
+from classifier.files import read_features
+from classifier.paths import REJECTED, SPLITS, clean_image, raw_label
 
 
 def pooled_features(images):

@@ -46,3 +46,9 @@ def ece(probabilities, y, bins=BINS):
     """Expected calibration error: the count-weighted mean |accuracy - confidence| over bins."""
     return sum(count * abs(accuracy - confidence)
                for confidence, accuracy, count in reliability(probabilities, y, bins)) / len(y)
+
+
+def before_after(probabilities, y, temperature):
+    """[(label, reliability bins, ECE)] as trained and after temperature scaling."""
+    versions = (("as trained", probabilities), (f"T = {temperature:.2f}", scaled(probabilities, temperature)))
+    return [(label, reliability(p, y), ece(p, y)) for label, p in versions]

@@ -8,8 +8,6 @@ import pandas as pd
 from PIL import Image
 from sklearn import metrics
 
-from classifier.report import calibration
-
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -66,14 +64,15 @@ def curves(table, path):
     save(figure, path)
 
 
-def reliability(models, y, path):
-    """Reliability diagrams: accuracy against confidence per bin, before and after
-    temperature scaling, one panel per model; the diagonal is perfect calibration."""
-    figure, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4.2), squeeze=False)
-    for axis, (name, (probabilities, temperature)) in zip(axes.flat, models.items()):
-        for label, p in (("as trained", probabilities), (f"T = {temperature:.2f}", calibration.scaled(probabilities, temperature))):
-            bins = np.array(calibration.reliability(p, y))
-            axis.plot(bins[:, 0], bins[:, 1], "o-", label=f"{label}, ECE {calibration.ece(p, y):.3f}")
+def reliability(panels, path):
+    """Reliability diagrams, one panel per model: {name: [(label, bins, ece), ...]}
+    (calibration.before_after), accuracy against confidence per bin; the
+    diagonal is perfect calibration."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
+    for axis, (name, lines) in zip(axes.flat, panels.items()):
+        for label, bins, ece in lines:
+            bins = np.array(bins)
+            axis.plot(bins[:, 0], bins[:, 1], "o-", label=f"{label}, ECE {ece:.3f}")
         axis.plot([0, 1], [0, 1], ":", color="grey")
         axis.set(xlabel="confidence", ylabel="accuracy", title=name, xlim=(0, 1.01), ylim=(0, 1.01))
         axis.legend(fontsize=8)
@@ -99,6 +98,17 @@ def overlay(axis, image, heatmap, title):
                 interpolation="bilinear")
     axis.set_title(title, fontsize=9)
     axis.axis("off")
+
+
+def explanation(photo, heatmap, title, path):
+    """One photo, and beside it its Grad-CAM heatmap over it (predict --explain)."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 4.3))
+    left.imshow(photo)
+    left.axis("off")
+    overlay(right, photo, heatmap, "where the model looked (Grad-CAM)")
+    figure.suptitle(title)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def grid(count, columns, cell, per_item=1, empty="nothing found"):

@@ -11,8 +11,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from classifier.model.backbones import Preprocess, backbone_of
+from classifier.model.graph import backbone_of
 from classifier.model.heads import per_class
+from classifier.model.layers import Preprocess
 
 
 def last_conv(network):

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from classifier.files import write_text
 from classifier.params import PARAMS_FILE
-from classifier.paths import write_text
 
 BACKUP = Path("backup")
 

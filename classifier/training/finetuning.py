@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 from scipy.stats import ttest_1samp
 
-from classifier.model import backbones, registry
+from classifier.model import backbones, graph, registry
 from classifier.report import calibration
 from classifier.runtime import engines
 
@@ -26,7 +26,7 @@ def build(model, unfreeze):
     if registry.BACKBONES[model.backbone].from_scratch:
         return None, None
     extractor = backbones.extractor(model)
-    return extractor, backbones.unfreeze(backbones.backbone_of(extractor), model.backbone, unfreeze)
+    return extractor, graph.unfreeze(graph.backbone_of(extractor), model.backbone, unfreeze)
 
 
 def calibrated_losses(probabilities, labels):

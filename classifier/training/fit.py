@@ -12,7 +12,7 @@ from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
 from classifier.errors import UserError
-from classifier.paths import write_json
+from classifier.files import write_json
 from classifier.training import backup
 
 
