@@ -158,3 +158,19 @@ def test_weights_file_is_the_one_keras_asks_for(name, size, monkeypatch):
     assert asked == [expected]
     assert re.fullmatch(TABLE[name][2].strip().strip("`").replace("<alpha>", r"\d\.\d+").replace("_224_", r"_\d+_"), expected)
 
+
+
+def test_saved_models_name_the_layer_as_older_files_do(tmp_path):
+    """Files saved before the library moved out of stages/ say "stages>Preprocess":
+    the layer keeps that registered name, so they and new files load alike."""
+    import json
+    import zipfile
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), layers.Preprocess("tf", name="preprocess")])
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as saved:
+        config = json.loads(saved.read("config.json"))
+    layer = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Preprocess")
+    assert layer["registered_name"] == "stages>Preprocess"
+    pixels = np.full((1, 8, 8, 3), 255, "uint8")
+    np.testing.assert_allclose(backbones.load_model(tmp_path / "m.keras")(pixels), model(pixels))
