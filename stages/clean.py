@@ -11,25 +11,11 @@ from functools import partial
 from tqdm.contrib.concurrent import process_map
 
 from classifier import params
-from classifier.data.cleaning import clean_one, drop_duplicates, name_clashes, recheck
+from classifier.data.cleaning import REASONS, clean_one, drop_duplicates, name_clashes, recheck
 from classifier.data.images import DECODERS
 from classifier.errors import run
 from classifier.files import write_json
 from classifier.paths import CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED, printable
-
-REASONS = (
-    "empty",
-    "system_file",
-    "unreadable",
-    "not_image",
-    "corrupt",
-    "unsupported",
-    "too_small",
-    "too_large",
-    "name_clash",
-    "duplicate",
-    "conflict",
-)
 
 
 def write_report(results):

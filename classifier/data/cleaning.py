@@ -7,12 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from classifier.data.images import DECODERS, BadImage, normalize
 from classifier.errors import UserError
-from classifier.paths import (
-    clean_image,
-    printable,
-    raw_label,
-)
+from classifier.paths import clean_image, printable, raw_label
 
+# Why a file is excluded: rejected.csv's reasons, metrics/clean.json's keys.
 REASONS = (
     "empty",
     "system_file",
