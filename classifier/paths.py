@@ -1,5 +1,7 @@
 """Where each stage writes: the same paths that dvc.yaml declares."""
 
+import base64
+import os
 from pathlib import Path
 
 RAW = Path("data/raw")
@@ -37,6 +39,11 @@ def printable(path):
     machine's "caf\\xe9.jpg" becomes "caf%E9.jpg")."""
     # Python reads such a byte b as the lone surrogate U+DC00 + b (PEP 383).
     return "".join(f"%{ord(c) - 0xDC00:02X}" if "\udc80" <= c <= "\udcff" else c for c in str(path))
+
+
+def exact_name(path):
+    """The path's bytes as base64: how a program finds a file whose name `printable` changed."""
+    return base64.b64encode(os.fsencode(path)).decode()
 
 
 def raw_label(raw):

@@ -8,9 +8,7 @@ each such byte as %XX; data/renamed.csv lists every file whose name changed or
 that could not be copied, with the original name.
 """
 
-import base64
 import csv
-import os
 import shutil
 import tempfile
 
@@ -18,7 +16,7 @@ from classifier import params
 from classifier.data import sources
 from classifier.data.folders import collect
 from classifier.errors import run
-from classifier.paths import RAW, RENAMED, printable
+from classifier.paths import RAW, RENAMED, exact_name, printable
 
 
 def write_renamed(changed):
@@ -26,8 +24,7 @@ def write_renamed(changed):
         writer = csv.writer(f)
         writer.writerow(["original", "original_base64", "path", "note"])
         for source, target, note in changed:
-            writer.writerow([printable(source), base64.b64encode(os.fsencode(source)).decode(),
-                             target or "", note])
+            writer.writerow([printable(source), exact_name(source), target or "", note])
     if changed:
         print(f"download: {len(changed)} file(s) renamed or not copied: see {RENAMED}")
 

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from classifier.cli import predict
-from classifier.data import fetch, folders, images
+from classifier.data import fetch, folders, images, walk
 from classifier.data.images import BadImage, normalize
 from classifier.errors import UserError
 from classifier.paths import printable
@@ -132,7 +132,7 @@ def test_predict_walk_reports_loops_links_and_unreadable_folders(tmp_path, monke
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    found = {path.name: problem and problem.reason for path, problem in folders.walk(tmp_path)}
+    found = {path.name: problem and problem.reason for path, problem in walk.walk(tmp_path)}
     assert found == {"closed": "unreadable", "loop.jpg": "broken_link", "x.jpg": None}
 
 
@@ -141,7 +141,7 @@ def test_glob_does_not_follow_linked_folders(tmp_path):
     (tmp_path / "sub/x.jpg").write_bytes(jpeg())
     for name in ("a", "b"):  # with ** followed: 2^40 paths
         (tmp_path / "sub" / name).symlink_to(".")
-    found = [path for path, _ in folders.expand([f"{tmp_path}/**/*.jpg"])]
+    found = [path for path, _ in walk.expand([f"{tmp_path}/**/*.jpg"])]
     assert found == [tmp_path / "sub/x.jpg"]
 
 

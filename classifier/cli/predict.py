@@ -18,11 +18,9 @@ file can run code.
 """
 
 import argparse
-import base64
 import io
 import itertools
 import json
-import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -30,12 +28,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from classifier.data.folders import expand
 from classifier.data.images import DECODERS, MAX_BYTES, PILLOW_MAX_PIXELS, BadImage, normalize
+from classifier.data.walk import expand
 from classifier.errors import UserError, run
 from classifier.files import read_json
 from classifier.params import PARAMS_FILE
-from classifier.paths import MODEL, model_info, printable
+from classifier.paths import MODEL, exact_name, model_info, printable
 from classifier.runtime import formats
 
 CHUNK = 32
@@ -106,7 +104,7 @@ def describe(path):
     """The start of a path's line: its printable name, and its exact bytes where they differ."""
     line = {"path": printable(path)}
     if line["path"] != str(path):
-        line["path_base64"] = base64.b64encode(os.fsencode(path)).decode()
+        line["path_base64"] = exact_name(path)
     return line
 
 

@@ -1,8 +1,8 @@
-"""Folders of photos. For training: one sub-folder per class, the photos anywhere
-below it (`download` copies such a folder with `collect`, `scan` sums it up);
-a folder that cannot be read stops the stage. For `predict`: files, folders and
-globs (`expand`), where a file or folder that cannot be read is one error line.
-Neither enters a linked folder."""
+"""The input contract of a folder of photos for training: one sub-folder per
+class, the photos anywhere below it. `download` copies such a folder
+(`collect`), `scan` sums it up. Linked folders are not entered; a folder that
+cannot be read stops the stage (predict's walk, data/walk.py, makes it an
+error line instead)."""
 
 import hashlib
 import os
@@ -10,14 +10,9 @@ import shutil
 from pathlib import Path
 
 from tqdm import tqdm
-from wcmatch import glob
 
-from classifier.data.images import BadImage
 from classifier.errors import UserError
 from classifier.paths import printable
-
-# `**` does not enter linked folders: two links to `.` would repeat every path forever.
-GLOB = glob.GLOBSTAR | glob.BRACE
 
 
 def class_folders(root):
@@ -87,53 +82,3 @@ def summary(root):
             digest.update(os.fsencode(path.relative_to(root)) + b"\0" + seen.encode() + b"\n")
             count += 1
     return {"folder": printable(root), "files": count, "bytes": size, "digest": digest.hexdigest()}
-
-
-def expand(paths):
-    """(path, problem) pairs: files as given, folders walked, globs expanded;
-    problem is None or the BadImage to report instead of reading the file."""
-    for given in paths:
-        path = Path(given)
-        if not os.path.lexists(path) and glob.is_magic(given, flags=GLOB):
-            yield from expand(sorted(glob.glob(given, flags=GLOB)))
-        elif path.is_dir():
-            yield from walk(path)
-        else:
-            yield path, None
-
-
-def walk(folder):
-    """The files under `folder`, sorted, hidden ones left out. Linked folders are
-    not entered; a symlink that leads outside the folder, or nowhere, and a
-    folder that cannot be read are error lines."""
-    root = folder.resolve()
-    found = []
-
-    def unreadable(error):
-        found.append((Path(error.filename), BadImage("unreadable", f"a folder: {error.strerror}")))
-
-    for top, dirs, files in os.walk(folder, onerror=unreadable):
-        dirs[:] = [name for name in dirs if not name.startswith(".")]
-        for name in [*dirs, *files]:
-            path = Path(top) / name
-            if name.startswith("."):
-                continue
-            if path.is_symlink():
-                problem = link_problem(path, root, folder)
-                if problem:
-                    found.append((path, problem))
-                    continue
-            if name in files:
-                found.append((path, None))
-    return sorted(found, key=lambda pair: pair[0])
-
-
-def link_problem(path, root, folder):
-    """Why the symlink `path` is not followed, or None."""
-    try:
-        target = path.resolve()
-    except (OSError, RuntimeError) as error:  # Python 3.11 raises RuntimeError for a loop
-        return BadImage("broken_link", str(error))
-    if not target.is_relative_to(root):
-        return BadImage("symlink_outside", f"leads to {printable(os.readlink(path))}, outside {printable(folder)}; not followed")
-    return None
