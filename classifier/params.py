@@ -128,6 +128,7 @@ SCHEMA = {
         "val": number(0, 1, open_low=True, open_high=True),
         "test": number(0, 1, open_low=True, open_high=True),
         "seed": number(0, integer=True),
+        "group": choice("duplicates", "none"),
     },
     "audit": {
         "folds": number(2, MAX_FOLDS, integer=True),

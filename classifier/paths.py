@@ -6,10 +6,12 @@ from pathlib import Path
 
 RAW = Path("data/raw")
 RENAMED = Path("data/renamed.csv")
+GIVEN_SPLITS = Path("data/given_splits.json")  # the splits the photos came in (data/raw/<class>/<split>/)
 SCAN = Path("data/scan.json")
 CLEAN = Path("data/clean")
 CLEAN_IMAGES = CLEAN / "images"
 REJECTED = CLEAN / "rejected.csv"
+HASHES = CLEAN / "hashes.csv"
 CLEAN_REPORT = Path("metrics/clean.json")
 MANIFEST = Path("data/split/manifest.csv")
 FEATURES = Path("data/features")
@@ -44,6 +46,11 @@ def printable(path):
 def exact_name(path):
     """The path's bytes as base64: how a program finds a file whose name `printable` changed."""
     return base64.b64encode(os.fsencode(path)).decode()
+
+
+def given_split(image, root):
+    """root/<class>/<split>/x.jpg -> <split>: the split folder an image came in."""
+    return Path(image).relative_to(root).parts[1]
 
 
 def raw_label(raw):

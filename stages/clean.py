@@ -1,7 +1,9 @@
 """Stage `clean`: keep every image that decodes, account for every one that doesn't.
 
-Writes data/clean/images/<class>/ (RGB JPEGs), data/clean/rejected.csv
-(path,reason,detail: one row per excluded file) and metrics/clean.json.
+Writes data/clean/images/<class>/ (RGB JPEGs), data/clean/hashes.csv
+(path,phash: each kept image's perceptual hash, which `split` groups
+near-identical shots by), data/clean/rejected.csv (path,reason,detail: one
+row per excluded file) and metrics/clean.json.
 """
 
 import csv
@@ -15,7 +17,7 @@ from classifier.data.cleaning import REASONS, clean_one, drop_duplicates, name_c
 from classifier.data.images import DECODERS
 from classifier.errors import run
 from classifier.files import write_json
-from classifier.paths import CLEAN, CLEAN_IMAGES, CLEAN_REPORT, RAW, REJECTED, printable
+from classifier.paths import CLEAN, CLEAN_IMAGES, CLEAN_REPORT, HASHES, RAW, REJECTED, clean_image, printable
 
 
 def write_report(results):
@@ -23,13 +25,13 @@ def write_report(results):
     with open(REJECTED, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "reason", "detail"])
-        for source, reason, detail, _ in results:
+        for source, reason, detail, *_ in results:
             if reason is not None:
                 excluded[reason] += 1
                 writer.writerow([printable(source), reason, detail])
     report = {
         "total": len(results),
-        "kept": sum(reason is None for _, reason, _, _ in results),
+        "kept": sum(reason is None for _, reason, *_ in results),
         "excluded": excluded,
     }
     on_disk = sum(1 for f in CLEAN_IMAGES.rglob("*") if f.is_file())
@@ -37,6 +39,13 @@ def write_report(results):
         raise RuntimeError(f"clean: {on_disk} images on disk, the report says {report}")  # a bug, never a user's
     write_json(CLEAN_REPORT, report)
     return report
+
+
+def write_hashes(results):
+    with open(HASHES, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "phash"])
+        writer.writerows((clean_image(source), phash) for source, reason, *_, phash in results if reason is None)
 
 
 def main():
@@ -51,11 +60,13 @@ def main():
         work, [s for s in sources if s not in clashes], max_workers=DECODERS, chunksize=64, desc="clean", unit="img"
     ))
     results = [
-        (s, "name_clash", f"its clean name is taken by {printable(clashes[s])}: rename one of them", None)
+        (s, "name_clash", f"its clean name is taken by {printable(clashes[s])}: rename one of them", None, None)
         if s in clashes else next(cleaned)
         for s in sources
     ]
-    report = write_report(recheck(drop_duplicates(results)))
+    results = recheck(drop_duplicates(results))
+    report = write_report(results)
+    write_hashes(results)
     print(f"clean: kept {report['kept']} of {report['total']} images; rejected files in {REJECTED}")
 
 

@@ -1,7 +1,10 @@
 """Stage `download`: bring the images into data/raw/<class>/, one folder per class.
 
 Sources (data.source): petimages, kaggle and cifar10 from the network (see
-classifier/data/sources.py), or local, a folder of class sub-folders. Every file is
+classifier/data/sources.py), or local, a folder of class sub-folders or of
+split folders (train/, val/, test/) holding class folders
+(classifier/data/folders.py). A given split is kept: the images go to
+data/raw/<class>/<split>/ and data/given_splits.json lists the splits. Every file is
 passed on, bad ones too: `clean` decides, and reports what it drops. A name
 that is not UTF-8 (DVC, CSV and TensorFlow cannot take it) is written with
 each such byte as %XX; data/renamed.csv lists every file whose name changed or
@@ -16,7 +19,16 @@ from classifier import params
 from classifier.data import sources
 from classifier.data.folders import collect
 from classifier.errors import run
-from classifier.paths import RAW, RENAMED, exact_name, printable
+from classifier.files import write_json
+from classifier.paths import GIVEN_SPLITS, RAW, RENAMED, exact_name, printable
+
+
+def write_outputs(collected):
+    splits, changed = collected
+    write_json(GIVEN_SPLITS, {"splits": splits})
+    if splits:
+        print(f"download: the photos come split ({', '.join(splits)}); split keeps that")
+    write_renamed(changed)
 
 
 def write_renamed(changed):
@@ -35,11 +47,11 @@ def main():
         shutil.rmtree(RAW)
     RAW.mkdir(parents=True)
     if p.data.source == "local":
-        write_renamed(collect(p.data.local_dir, RAW, p.data.max_per_class))
+        write_outputs(collect(p.data.local_dir, RAW, p.data.max_per_class))
         return
     # Unpack beside data/raw (same disk), so that moving the files is instant.
     with tempfile.TemporaryDirectory(dir=RAW.parent, prefix="unpack-") as work:
-        write_renamed(collect(sources.prepare(p.data, work), RAW, p.data.max_per_class, move=True))
+        write_outputs(collect(sources.prepare(p.data, work), RAW, p.data.max_per_class, move=True))
 
 
 if __name__ == "__main__":

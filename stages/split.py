@@ -1,29 +1,53 @@
-"""Stage `split`: a stratified, seeded train/val/test split of the clean images.
+"""Stage `split`: a stratified, seeded train/val/test split of the clean images,
+near-identical shots kept on one side (split.group), or the split the photos came in.
 
 Images listed in data/exclude.csv (path,reason: what you agreed with after the
-audit) leave every split. Writes data/split/manifest.csv (path,label,split)
-and metrics/split.json (images per split, excluded).
+audit) leave every split. Writes data/split/manifest.csv (path,label,split,group)
+and metrics/split.json: images per split and where each split came from
+(drawn, given, carved from train), the training split's imbalance (largest
+class / smallest), near-duplicate groups, excluded images.
 """
 
 from classifier import params
-from classifier.data.splitting import check_counts, excluded, list_images, stratified
+from classifier.data.splitting import check_counts, excluded, list_images, near_duplicates, split
 from classifier.errors import run
-from classifier.files import write_json
-from classifier.paths import EXCLUDE, MANIFEST, SPLIT_REPORT
+from classifier.files import read_json, write_json
+from classifier.paths import EXCLUDE, GIVEN_SPLITS, MANIFEST, SPLIT_REPORT
+
+
+def report(manifest, origin, dropped):
+    counts = manifest.groupby("split", sort=False).size()
+    train = manifest[manifest.split == "train"].label.value_counts()
+    sizes = manifest.group.value_counts()
+    return {
+        "images": len(manifest),
+        "excluded": len(dropped),
+        **{name: int(n) for name, n in counts.items()},
+        "imbalance": round(float(train.max() / train.min()), 3),
+        "near_duplicate_groups": int((sizes > 1).sum()),
+        "images_in_near_duplicate_groups": int(sizes[sizes > 1].sum()),
+        "groups_across_splits": int((manifest.groupby("group").split.nunique() > 1).sum()),
+        "origin": origin,
+    }
 
 
 def main():
     p = params.load()
-    images = list_images()
+    images = list_images(read_json(GIVEN_SPLITS)["splits"])
     dropped = excluded(images)
-    images = images[~images.path.isin(dropped)]
+    images = images[~images.path.isin(dropped)].reset_index(drop=True)
     check_counts(images)
-    manifest = stratified(images, p.split.val, p.split.test, p.split.seed)
+    images["group"] = near_duplicates(images.phash) if p.split.group == "duplicates" else range(len(images))
+    manifest, origin = split(images, {"val": p.split.val, "test": p.split.test}, p.split.seed)
     MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     manifest.to_csv(MANIFEST, index=False)
-    counts = manifest.groupby("split", sort=False).size()
-    write_json(SPLIT_REPORT, {"images": len(manifest), "excluded": len(dropped), **{name: int(n) for name, n in counts.items()}})
-    print("split: " + ", ".join(f"{name} {n}" for name, n in counts.items()) + f"; {len(dropped)} excluded ({EXCLUDE})")
+    summary = report(manifest, origin, dropped)
+    write_json(SPLIT_REPORT, summary)
+    print("split: " + ", ".join(f"{name} {summary[name]} ({origin[name]})" for name in origin)
+          + f"; {len(dropped)} excluded ({EXCLUDE}); {summary['near_duplicate_groups']} groups of near-identical shots")
+    if summary["groups_across_splits"]:
+        print(f"split: {summary['groups_across_splits']} groups of near-identical shots lie in two of the given splits "
+              "(the audit lists the pairs)")
 
 
 if __name__ == "__main__":

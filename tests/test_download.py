@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from classifier.data import fetch
+from classifier.data.folders import collect, given_splits
 from classifier.data.sources import CIFAR10_CLASSES, label_by_name, write_cifar10
 from classifier.errors import UserError
 from conftest import dvc, environment, make_images, new_project, sh
@@ -223,13 +224,17 @@ def test_kaggle_labels_come_from_file_names(tmp_path, capsys):
     assert "1 file(s) not named cat.N.jpg / dog.N.jpg left out: ['notes.txt']" in capsys.readouterr().out
 
 
-def test_cifar10_arrays_become_ten_class_folders(tmp_path):
+def test_cifar10_keeps_its_official_test_set(tmp_path):
     rng = np.random.default_rng(0)
     train = (rng.integers(0, 255, (30, 32, 32, 3), dtype=np.uint8), np.arange(30).reshape(-1, 1) % 10)
     test = (rng.integers(0, 255, (10, 32, 32, 3), dtype=np.uint8), np.arange(10).reshape(-1, 1))
-    classes = write_cifar10(train, test, tmp_path / "classes")
-    assert sorted(p.name for p in classes.iterdir()) == sorted(CIFAR10_CLASSES)
-    assert all(len(list(folder.iterdir())) == 4 for folder in classes.iterdir())
-    with Image.open(classes / "airplane/train_00000.png") as image:
+    folder = write_cifar10(train, test, tmp_path / "classes")
+    assert given_splits(folder) == {"train": folder / "train", "test": folder / "test"}
+    for part, count in (("train", 3), ("test", 1)):
+        assert sorted(p.name for p in (folder / part).iterdir()) == sorted(CIFAR10_CLASSES)
+        assert all(len(list(classes.iterdir())) == count for classes in (folder / part).iterdir())
+    with Image.open(folder / "train/airplane/train_00000.png") as image:
         assert image.size == (32, 32)
         assert np.array_equal(np.asarray(image), train[0][0])
+    assert collect(folder, tmp_path / "raw", None)[0] == ["test", "train"]
+    assert (tmp_path / "raw/airplane/test/test_00000.png").exists()

@@ -1,9 +1,13 @@
 """What clean does to each file, and to the set: normalise it (or say why not),
-refuse clean names that would collide, drop identical pictures, and recheck
-the kept files with TensorFlow's decoder.
+hash it, refuse clean names that would collide, drop identical pictures, and
+recheck the kept files with TensorFlow's decoder.
 """
 
+import io
 from concurrent.futures import ThreadPoolExecutor
+
+import imagehash
+from PIL import Image
 
 from classifier.data.images import DECODERS, BadImage, normalize
 from classifier.errors import UserError
@@ -25,18 +29,27 @@ REASONS = (
 )
 
 
+def perceptual_hash(jpeg):
+    """imagehash's pHash (64 bits, hex) of a clean JPEG: near-identical shots (re-saved,
+    resized, recompressed) differ in a few bits. pHash looks at 32x32 grey pixels,
+    so the JPEG is decoded at a reduced scale (Pillow's draft), several times faster."""
+    with Image.open(io.BytesIO(jpeg)) as image:
+        image.draft("L", (64, 64))
+        return str(imagehash.phash(image))
+
+
 def clean_one(source, min_side, max_pixels, max_bytes):
-    """Write one normalised image; return (source, reason, detail, digest)."""
+    """Write one normalised image; return (source, reason, detail, digest, perceptual hash)."""
     try:
         data, digest = normalize(source, min_side, max_pixels, max_bytes)
     except BadImage as bad:
-        return source, bad.reason, bad.detail, None
+        return source, bad.reason, bad.detail, None, None
     except OSError as error:  # not the file's fault (a failing disk): stop, drop nothing
         raise UserError(f"clean: could not read {printable(source)} ({error}); fix it and rerun") from None
     target = clean_image(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
-    return source, None, "", digest
+    return source, None, "", digest, perceptual_hash(data)
 
 
 def name_clashes(sources):
@@ -58,14 +71,14 @@ def drop_duplicates(results):
     in another class folder is a `conflict`: one of the two labels is wrong, and the
     audit lists the pair (a wrong label is never kept silently)."""
     first = {}
-    for i, (source, reason, _, digest) in enumerate(results):
+    for i, (source, reason, _, digest, _) in enumerate(results):
         if reason is not None:
             continue
         if digest in first:
             clean_image(source).unlink()
             kept = first[digest]
             reason = "duplicate" if raw_label(kept) == raw_label(source) else "conflict"
-            results[i] = (source, reason, f"same pixels as {printable(kept)}", None)
+            results[i] = (source, reason, f"same pixels as {printable(kept)}", None, None)
         else:
             first[digest] = source
     return results
@@ -92,11 +105,11 @@ def undecodable(paths):
 
 
 def recheck(results):
-    kept = [str(clean_image(s)) for s, reason, _, _ in results if reason is None]
+    kept = [str(clean_image(s)) for s, reason, *_ in results if reason is None]
     failed = undecodable(kept) if kept else {}
-    for i, (source, reason, _, _) in enumerate(results):
+    for i, (source, reason, *_) in enumerate(results):
         why = failed.get(str(clean_image(source))) if reason is None else None
         if why is not None:
             clean_image(source).unlink()
-            results[i] = (source, "corrupt", f"rejected by the TensorFlow JPEG decoder: {why}", None)
+            results[i] = (source, "corrupt", f"rejected by the TensorFlow JPEG decoder: {why}", None, None)
     return results

@@ -1,4 +1,5 @@
-"""Where the images come from: each source fills a folder with one sub-folder per class.
+"""Where the images come from: each source fills a folder with one sub-folder per
+class, or with split folders of them (classifier/data/folders.py).
 
 Downloads are kept in data/downloads/ (not a DVC output), so rerunning
 `download` with other params does not fetch them again.
@@ -86,7 +87,8 @@ def label_by_name(folder, classes):
 
 
 def cifar10(data, work):
-    """CIFAR-10 through keras.datasets, train and test pooled (split makes its own)."""
+    """CIFAR-10 through keras.datasets, as train/ and test/ folders: its official
+    10,000-image test set stays the test split."""
     import keras
 
     try:
@@ -100,14 +102,15 @@ def cifar10(data, work):
 
 
 def write_cifar10(train, test, classes):
-    """Arrays shaped like keras.datasets.cifar10.load_data()'s -> PNGs in class folders."""
+    """Arrays shaped like keras.datasets.cifar10.load_data()'s -> PNGs in
+    classes/train/<class>/ and classes/test/<class>/."""
     from PIL import Image
 
     for part, (images, labels) in (("train", train), ("test", test)):
         for i, (image, label) in enumerate(
             tqdm(zip(images, labels.reshape(-1)), total=len(images), desc=f"cifar10 {part}")
         ):
-            folder = classes / CIFAR10_CLASSES[int(label)]
+            folder = classes / part / CIFAR10_CLASSES[int(label)]
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image).save(folder / f"{part}_{i:05d}.png")
     return classes

@@ -1,22 +1,35 @@
-"""The clean images as a table, the exclusions a user listed, and a stratified,
-seeded train/val/test split.
+"""The clean images as a table, the exclusions a user listed, groups of
+near-identical shots, and a stratified, seeded train/val/test split that keeps
+each group on one side (or the split the photos came in).
 """
 
+import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import train_test_split
 
 from classifier.errors import UserError
-from classifier.paths import CLEAN_IMAGES, EXCLUDE
+from classifier.paths import CLEAN_IMAGES, EXCLUDE, HASHES, SPLITS, given_split
+
+# pHashes this many bits apart or fewer are one shot. Measured on the 5,000
+# dogs-vs-cats photos: their re-saved copies differ by 0 bits, the nearest
+# unrelated pairs (a cat and a dog) by 10. pHash distances are even: half the bits are set.
+NEAR_BITS = 6
+MIN_PER_CLASS = 10  # below this a class has 1 or 2 photos per val/test split: no measure at all
 
 
-def list_images():
+def list_images(given):
+    """path, label, given (the split folder it came in, where the photos came
+    split) and phash of every clean image."""
     rows = [
-        (str(path), folder.name)
+        (str(path), folder.name, given_split(path, CLEAN_IMAGES) if given else None)
         for folder in sorted(d for d in CLEAN_IMAGES.iterdir() if d.is_dir())
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     ]
-    return pd.DataFrame(rows, columns=["path", "label"])
+    images = pd.DataFrame(rows, columns=["path", "label", "given"])
+    return images.merge(pd.read_csv(HASHES, dtype=str), on="path", how="left", validate="one_to_one")
 
 
 def excluded(images):
@@ -42,26 +55,69 @@ def check_counts(images):
     counts = images.label.value_counts()
     if len(counts) < 2:
         raise UserError(f"split needs at least 2 classes with images, found {len(counts)}")
-    few = counts[counts < 3]
+    few = counts[counts < MIN_PER_CLASS]
     if len(few):
         raise UserError(
-            f"class '{few.index[0]}' has {few.iloc[0]} clean image(s); "
-            "each class needs at least 3 (one per split)"
+            f"class '{few.index[0]}' has {few.iloc[0]} clean image(s); each class needs at least "
+            f"{MIN_PER_CLASS}, or its val and test scores rest on one or two photos: add photos, "
+            "or move the class out of the folder"
         )
 
 
-def stratified(images, val, test, seed):
+def near_duplicates(hashes):
+    """A group number per image: images whose pHashes are within NEAR_BITS bits,
+    directly or through others, share one (numbered in order of first image)."""
+    bits = np.array([int(h, 16) for h in hashes], dtype=np.uint64)
+    rows, columns = [], []
+    for start in range(0, len(bits), 2048):  # 2048 x n distances at a time: bounded memory
+        distance = np.bitwise_count(bits[start : start + 2048, None] ^ bits[None, :])
+        i, j = np.nonzero(distance <= NEAR_BITS)
+        rows.append(i + start)
+        columns.append(j)
+    rows, columns = np.concatenate(rows), np.concatenate(columns)
+    graph = coo_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(bits), len(bits)))
+    return connected_components(graph, directed=False)[1]
+
+
+def split_off(images, share, seed):
+    """(rest, taken): `share` of the images' groups taken, stratified by each group's
+    most common label; each part in the order train_test_split drew it."""
+    labels = images.groupby("group", sort=False).label.agg(lambda names: names.mode().iloc[0])
+    rest, taken = train_test_split(labels.index, test_size=share, stratify=labels.to_numpy(), random_state=seed)
+    by_group = images.set_index("group", drop=False)
+    return by_group.loc[rest].reset_index(drop=True), by_group.loc[taken].reset_index(drop=True)
+
+
+def stratified(images, shares, seed):
+    """{split: images}: each split of `shares` ({split: share of the images}) carved
+    out by group, stratified; the rest is train."""
+    names = list(shares)
+    parts = {"train": images}
     try:
-        train, rest = train_test_split(
-            images, test_size=val + test, stratify=images.label, random_state=seed
-        )
-        val_part, test_part = train_test_split(
-            rest, test_size=test / (val + test), stratify=rest.label, random_state=seed
-        )
+        if names:
+            parts["train"], rest = split_off(images, sum(shares.values()), seed)
+            parts[names[-1]] = rest
+        if len(names) == 2:
+            parts[names[0]], parts[names[1]] = split_off(rest, shares[names[1]] / sum(shares.values()), seed)
     except ValueError as error:
-        raise UserError(f"cannot split {len(images)} images with these fractions: {error}") from None
-    parts = {"train": train, "val": val_part, "test": test_part}
-    return pd.concat(
-        [part.sort_values("path").assign(split=name) for name, part in parts.items()],
-        ignore_index=True,
+        raise UserError(f"cannot split {len(images)} images into {', '.join(['train', *names])}: {error}") from None
+    return parts
+
+
+def split(images, shares, seed):
+    """The manifest (path, label, split, group) and where each split came from.
+    Given splits are kept; the missing ones are carved from the given train
+    (never from a given val), with `shares` of it."""
+    given = sorted(set(images.given.dropna()))
+    if not given:
+        parts = stratified(images, shares, seed)
+        origin = {name: "drawn" for name in parts}
+    else:
+        missing = {name: share for name, share in shares.items() if name not in given}
+        parts = stratified(images[images.given == "train"], missing, seed)
+        parts.update({name: images[images.given == name] for name in given if name != "train"})
+        origin = {name: "given" if name in given else "carved from train" for name in SPLITS if name in parts}
+    manifest = pd.concat(
+        [parts[name].sort_values("path").assign(split=name) for name in SPLITS if name in parts], ignore_index=True
     )
+    return manifest[["path", "label", "split", "group"]], origin
