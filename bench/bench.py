@@ -288,7 +288,7 @@ def real_photos(data, work, weights, runs, max_per_class, export):
             f"F1 {report['finetune']['f1']:.4f}; train {timing['head']['seconds']:.0f}s, "
             f"finetune {timing['finetune']['seconds']:.0f}s, pipeline {seconds:.0f}s; "
             f"model {report['finetune']['size_mb']} MB; "
-            f"{sum(c['support'] for c in report['head']['per_class'].values())} test images"
+            f"{json.loads((repo / 'metrics/split.json').read_text())['test']} test images"
         )))
         audit_seconds, _ = command(repo, sys.executable, "-m", "stages.audit")
         table += trust_rows(name, repo, audit_seconds)
@@ -345,6 +345,49 @@ def stage_seconds(data, work, weights, backbone, alpha, predict_images):
     return table
 
 
+TRANSFER_SETS = ("flowers", "flowers, roses 10%", "intel", "hymenoptera", "dogs-vs-cats", "cifar10-partial")
+
+
+def rare_roses(flowers, folder):
+    """The shared flowers with roses made rare: train/ holds 100 photos of each
+    class but 10 roses (val is carved from it), test/ the other 20 of each and 110 roses."""
+    for name in sorted(p.name for p in flowers.iterdir()):
+        photos = sorted((flowers / name).iterdir())
+        cut = 10 if name == "roses" else 100
+        for part, chosen in (("train", photos[:cut]), ("test", photos[cut:])):
+            (folder / part / name).mkdir(parents=True, exist_ok=True)
+            for photo in chosen:
+                (folder / part / name / photo.name).symlink_to(photo)
+    return folder
+
+
+def transfer(shared, work, weights, sets):
+    """7. The one-switch MobileNetV2 run (`-S model.backbone=mobilenetv2 -S
+    model.weights=...`, the rest defaults) on each real photo set: the fine-tuned
+    model's test accuracy and balanced accuracy with their 95% intervals."""
+    rows = []
+    for i, name in enumerate(sets):
+        folder = rare_roses(shared / "data/flowers", work / "rare") if name == "flowers, roses 10%" else shared / "data" / name
+        repo = project(work / f"s7-{i}", {"data": {"source": "local", "local_dir": str(folder)},
+                                          "model": {"backbone": "mobilenetv2", "weights": weights}})
+        seconds, _ = command(repo, "dvc", "repro", "evaluate")
+        split = json.loads((repo / "metrics/split.json").read_text())
+        tuned = json.loads((repo / "metrics/eval.json").read_text())["finetune"]
+        kept = json.loads((repo / "metrics/finetune.json").read_text())["finetune"]["kept"]
+        accuracy, balanced = tuned["accuracy_ci95"], tuned["balanced_accuracy_ci95"]
+        worst = tuned["worst_class"]
+        rows.append((name, (
+            f"{len(list((repo / 'data/clean/images').iterdir()))} classes, {split['images']} photos "
+            f"(train {split['train']}, val {split['val']}, test {split['test']}: {', '.join(f'{k} {v}' for k, v in split['origin'].items())}); "
+            f"accuracy {tuned['accuracy']:.3f} [{accuracy['low']:.3f}, {accuracy['high']:.3f}], "
+            f"balanced {tuned['balanced_accuracy']:.3f} [{balanced['low']:.3f}, {balanced['high']:.3f}]; "
+            f"worst class {worst['name']} (recall {worst['recall']:.2f} of {worst['support']}); "
+            f"fine-tuning {'kept' if kept else 'dropped'}; {seconds / 60:.1f} min"
+        )))
+        print(rows[-1], flush=True)
+    return rows
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -373,12 +416,14 @@ def main():
     parser.add_argument("--size", type=int, default=150)
     parser.add_argument("--alpha", type=float, default=1.0, help="sections 1, 2 and 6: model.alpha (MobileNetV2's width)")
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--sections", default="1234", help="which of 1-6 to run")
+    parser.add_argument("--sections", default="1234", help="which of 1-7 to run")
     parser.add_argument("--data", help="sections 5 and 6: class folders of real photos")
     parser.add_argument("--weights", default="imagenet", help="sections 5 and 6: imagenet (the real test), a weights file path, or none (code-path check)")
     parser.add_argument("--runs", default=",".join(REAL_RUNS), help="section 5: comma-separated names")
     parser.add_argument("--max-per-class", type=int, default=None, help="section 5: cap images per class")
     parser.add_argument("--export", action="store_true", help="section 5: also export every format and check it")
+    parser.add_argument("--shared", default=str(ROOT.parent / "shared"), help="section 7: the shared photo sets and weights")
+    parser.add_argument("--sets", default=",".join(TRANSFER_SETS), help="section 7: comma-separated names")
     parser.add_argument("--results", default=str(RESULTS), help="the Markdown file to append to")
     parser.add_argument("--keep", action="store_true", help="keep the scratch projects (to look at their plots)")
     args = parser.parse_args()
@@ -415,6 +460,12 @@ def main():
         else:
             sections.append((f"6. The one-switch run, stage by stage: {args.backbone} (alpha {args.alpha}), weights {args.weights}",
                              stage_seconds(Path(args.data).resolve(), work, args.weights, args.backbone, args.alpha, 1000)))
+
+    if "7" in args.sections:
+        shared = Path(args.shared).resolve()
+        weights = str(shared / "weights/mobilenet_v2_1.0_224_no_top.reconstructed.h5") if args.weights == "imagenet" else args.weights
+        sections.append((f"7. Transfer: the one-switch MobileNetV2 run on every real set, weights {Path(weights).name}",
+                         transfer(shared, work, weights, args.sets.split(","))))
 
     label = "generated 500x375 JPEGs" if not args.photos else args.photos
     width = f" (alpha {args.alpha})" if args.alpha != 1.0 else ""

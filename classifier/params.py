@@ -163,12 +163,14 @@ SCHEMA = {
         "seed": number(0, integer=True),
         "distribute": choice("none", "auto", "mirrored", "multiworker"),
         "mixed_precision": boolean,
+        "class_weight": choice("balanced", "none"),
     },
     "finetune": {
         "unfreeze": auto_or(number(0, MAX_BLOCKS, integer=True)),  # blocks; graph.unfreeze: of this network
         "lr": auto_or(number(0, open_low=True)),
         "epochs": auto_or(number(0, MAX_EPOCHS, integer=True)),
         "views": number(0, MAX_VIEWS, integer=True),
+        "min_val": number(0, integer=True),
     },
     "augment": {
         "flip": choice("none", "horizontal", "vertical", "horizontal_and_vertical"),

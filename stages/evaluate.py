@@ -2,7 +2,8 @@
 
 Writes metrics/eval.json (scores, also on the test images the audit did not
 flag; calibration before and after temperature scaling; with evaluate.tta,
-flip averaging); the data of the DVC plots: plots/test_predictions.csv
+flip averaging; every accuracy with its 95% interval, classifier/report/scores.py);
+plots/per_class_<model>.csv (each class's scores, worst recall first); the data of the DVC plots: plots/test_predictions.csv
 (confusion matrices), plots/roc_<model>.csv, plots/pr_<model>.csv and
 plots/reliability_<model>.csv; and PNG figures under plots/ (see
 classifier/report/figures.py), Grad-CAM galleries among them.
@@ -12,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics
 
 from classifier.data import manifest
 from classifier.data.inputs import batches, decode
 from classifier.errors import run
 from classifier.files import read_features, read_json, write_json
 from classifier.model import backbones, registry
+from classifier.model.heads import class_weights
 from classifier.model.heads import probabilities as to_probabilities
 from classifier.paths import (
     EVAL_REPORT,
@@ -32,7 +33,7 @@ from classifier.paths import (
     model_info,
 )
 from classifier.report import calibration, figures, gradcam
-from classifier.report.scores import calibrated, curves, scores
+from classifier.report.scores import calibrated, curves, per_class, scores, with_ci
 from classifier.runtime import engines
 from classifier.runtime.passes import flip_averaged, passes
 
@@ -75,10 +76,10 @@ def score(models, paths, y, classes, probabilities, temperature):
     report = {name: scores(y, probabilities[name], classes) for name in MODELS}
     unflagged = ~np.isin(paths, pd.read_csv(FLAGGED).path)  # what the audit did not question
     for name, path in (("head", HEAD), ("finetune", MODEL)):
-        report[name]["accuracy_unflagged"] = (
-            metrics.accuracy_score(y[unflagged], probabilities[name][unflagged].argmax(1)) if unflagged.any() else None
-        )
+        right = (probabilities[name][unflagged].argmax(1) == y[unflagged]).sum()
+        report[name].update(with_ci("accuracy_unflagged", right, unflagged.sum()))
         report[name]["calibration"] = calibrated(y, probabilities[name], temperature[name])
+        report[name]["calibration"]["val_images"] = len(read_features("val")[1])  # what fitted the temperature
         report[name]["size_mb"] = round(path.stat().st_size / 2**20, 2)
         report[name]["parameters"] = models[name].count_params()
     return report
@@ -91,6 +92,7 @@ def write_tables(paths, y, classes, probabilities, temperature):
     names = np.array(classes)
     table = pd.DataFrame({"path": paths, "actual": names[y]})
     for name in MODELS:
+        per_class(y, probabilities[name], classes).to_csv(PLOTS / f"per_class_{name}.csv", index=False)
         table[name] = names[probabilities[name].argmax(axis=1)]
         table[f"{name}_confidence"] = probabilities[name].max(axis=1).round(6)
         fpr, tpr, _, recall, precision, _ = curves(y, probabilities[name])
@@ -132,7 +134,10 @@ def main():
     report = score(models, paths, y, classes, probabilities, temperature)
     if p.evaluate.tta:
         report["finetune"]["tta"] = flip_averaged(predict, data, y)
-    report["recipe"] = recipe  # what `auto` in params.yaml resolved to: what ran
+    weights = class_weights(manifest.rows(images, "train")[1], len(classes)) if p.train.class_weight == "balanced" else {}
+    # What `auto` in params.yaml resolved to: what ran.
+    report["recipe"] = {**recipe, "train.class_weight": {"min": round(min(weights.values()), 4),
+                                                         "max": round(max(weights.values()), 4)} if weights else "none"}
     write_json(EVAL_REPORT, report)
     table = write_tables(paths, y, classes, probabilities, temperature)
     draw(report, table, y, classes, probabilities, temperature, models["finetune"], p.model.image_size)

@@ -20,12 +20,24 @@ from classifier.data.inputs import INPUT, batches, from_memmap
 from classifier.errors import run
 from classifier.files import write_json
 from classifier.model import backbones, graph, registry
-from classifier.model.heads import probabilities, targets
+from classifier.model.heads import class_weights, prior_shifted, probabilities, shift_prior, targets
 from classifier.paths import FINETUNE_LOG, FINETUNE_REPORT, HEAD, MODEL, model_info
 from classifier.report import calibration
 from classifier.training import backup
 from classifier.training.finetuning import assemble, build, keep_or_drop, views_at_cut
 from classifier.training.fit import EpochSeeds, fit, optimizer, setup
+
+
+def epochs_to_run(p, val_count, classes):
+    """finetune.epochs, or 0 where the val split has fewer than finetune.min_val photos
+    per class (on average): early stopping and the keep-or-drop test would rest on
+    a handful, too few to show that fine-tuning hurt; not fine-tuning cannot overfit them."""
+    if p.finetune.epochs and val_count < p.finetune.min_val * classes:
+        print(f"finetune: the val split has {val_count} photos for {classes} classes, fewer than "
+              f"{p.finetune.min_val} per class (finetune.min_val): too few to judge fine-tuning by, "
+              "so backbone + head are kept as trained")
+        return 0
+    return p.finetune.epochs
 
 
 def main():
@@ -34,11 +46,17 @@ def main():
     strategy = setup(t.seed, t.distribute, t.mixed_precision)
     images = manifest.read()
     classes = manifest.classes(images)
+    labels = manifest.rows(images, "val")[1]
+    epochs = epochs_to_run(p, len(labels), len(classes))
+    y_train = manifest.rows(images, "train")[1]
+    balanced = t.class_weight == "balanced"
     with strategy.scope():
         head = backbones.load_model(HEAD)
+        if balanced:  # train trained it unshifted: so it goes on here
+            shift_prior(head, y_train, len(classes), sign=-1)
         extractor, first = build(p.model, p.finetune.unfreeze)
         # Nothing to cache for the cnn, with no block unfrozen, or with no epoch to run.
-        cached = bool(views and first and p.finetune.epochs)
+        cached = bool(views and first and epochs)
         if cached:
             bottom, top = graph.cut(extractor, first)
             model = assemble(top, head)
@@ -53,18 +71,22 @@ def main():
 
     if not p.finetune.epochs:
         print("finetune: finetune.epochs is 0, saving the model without fine-tuning")
-    labels = manifest.rows(images, "val")[1]
     with backup.scratch("finetune-views") as folder:  # the views live on disk, not in memory
         train, val, seeds = training_data(p, images, len(classes), data, bottom if cached else None, folder)
         on_val = lambda: probabilities(model.predict(val, verbose=0))  # noqa: E731
         start, best = model.get_weights(), on_val()  # backbone + trained head
-        timing = fit(model, train, val, seeds=seeds, epochs=p.finetune.epochs, patience=t.patience, log_dir=FINETUNE_LOG)
+        timing = fit(model, train, val, seeds=seeds, epochs=epochs, patience=t.patience, log_dir=FINETUNE_LOG,
+                     class_weight=class_weights(y_train, len(classes)) if balanced else None)
         timing["first_trained_layer"], timing["kept"] = first, False
-        if p.finetune.epochs:
+        if epochs:
             best, decision = keep_or_drop(model, start, best, on_val(), labels)
             timing.update(decision)
     if cached:
         model = assemble(extractor, head)  # the trained top back on its frozen bottom (shared layers)
+    if balanced:
+        shift_prior(head, y_train, len(classes))
+        best = prior_shifted(best, y_train, len(classes))
+    timing["val_images"] = len(labels)  # what early stopping, keep-or-drop and the temperature rest on
     save(model, p, classes, calibration.fit_temperature(best, labels), timing)
 
 

@@ -11,7 +11,7 @@ from classifier.data.inputs import from_arrays
 from classifier.errors import run
 from classifier.files import read_features, write_json
 from classifier.model import registry
-from classifier.model.heads import dense_head, small_cnn, targets
+from classifier.model.heads import class_weights, dense_head, shift_prior, small_cnn, targets
 from classifier.paths import HEAD, TRAIN_LOG, TRAIN_REPORT
 from classifier.training.fit import EpochSeeds, fit, optimizer, setup
 
@@ -32,10 +32,17 @@ def main():
     seeds = EpochSeeds(len(x_train), t.seed, [augment] if augment else [])
     data = from_arrays(x_train, targets(y_train, classes, t.loss), t.batch_size, augment=augment, order=seeds.order)
     val = from_arrays(x_val, targets(y_val, classes, t.loss), t.batch_size)
-    timing = fit(model, data, val, seeds=seeds, epochs=t.epochs, patience=t.patience, log_dir=TRAIN_LOG)
+    balanced = t.class_weight == "balanced"
+    weights = class_weights(y_train, classes) if balanced else None
+    timing = fit(model, data, val, seeds=seeds, epochs=t.epochs, patience=t.patience, log_dir=TRAIN_LOG,
+                 class_weight=weights)
+    if balanced:
+        shift_prior(model, y_train, classes)
     HEAD.parent.mkdir(parents=True, exist_ok=True)
     model.save(HEAD)
-    write_json(TRAIN_REPORT, {"head": timing})
+    if weights:
+        timing["class_weight"] = {"min": round(min(weights.values()), 4), "max": round(max(weights.values()), 4)}
+    write_json(TRAIN_REPORT, {"head": {**timing, "val_images": len(y_val)}})
 
 
 if __name__ == "__main__":

@@ -37,3 +37,16 @@ def test_a_better_or_unchanged_model_is_kept():
     start, labels = val_split()
     assert hurt(start, flip(start, labels, 60), labels) > 0.5
     assert hurt(start, start, labels) == 1.0
+
+
+def test_too_few_val_photos_per_class_means_no_fine_tuning(capsys):
+    from types import SimpleNamespace
+
+    from stages.finetune import epochs_to_run
+
+    p = SimpleNamespace(finetune=SimpleNamespace(epochs=6, min_val=10))
+    assert epochs_to_run(p, val_count=49, classes=5) == 0
+    assert "the val split has 49 photos for 5 classes, fewer than 10 per class" in capsys.readouterr().out
+    assert epochs_to_run(p, val_count=50, classes=5) == 6
+    p.finetune.min_val = 0
+    assert epochs_to_run(p, val_count=3, classes=5) == 6

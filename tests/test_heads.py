@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 
 from classifier.errors import UserError
-from classifier.model.heads import dense_head, probabilities, small_cnn, targets
+from classifier.model.heads import (
+    class_weights,
+    dense_head,
+    prior_shifted,
+    probabilities,
+    shift_prior,
+    small_cnn,
+    targets,
+)
 
 HEAD = {"units": 16, "dropout": 0.1}
 
@@ -54,3 +62,25 @@ def test_mixed_precision_keeps_the_output_float32(loss):
         assert head.predict(x, verbose=0).dtype == np.float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_balanced_weights():
+    rare = np.array([0] * 90 + [1] * 10)
+    assert class_weights(rare, 2) == pytest.approx({0: 100 / 180, 1: 100 / 20})
+    assert class_weights(np.arange(30) % 3, 3) == {0: 1.0, 1: 1.0, 2: 1.0}
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "binary_crossentropy"])
+def test_logit_adjustment_decides_as_if_classes_were_equally_common(loss):
+    keras.utils.set_random_seed(0)
+    head = dense_head((8,), 2, loss, **HEAD)
+    x = np.random.default_rng(1).normal(size=(50, 8)).astype("float32")
+    labels = np.array([0] * 45 + [1] * 5)  # class 1 is 10% of the training photos
+    before = probabilities(head.predict(x, verbose=0))
+    shift_prior(head, labels, 2)
+    after = probabilities(head.predict(x, verbose=0))
+    assert after == pytest.approx(prior_shifted(before, labels, 2), abs=1e-5)
+    odds = (after[:, 1] / after[:, 0]) / (before[:, 1] / before[:, 0])
+    assert odds == pytest.approx(np.full(50, 9.0), rel=1e-4)  # the rare class's odds times 45/5
+    shift_prior(head, labels, 2, sign=-1)
+    assert probabilities(head.predict(x, verbose=0)) == pytest.approx(before, abs=1e-6)

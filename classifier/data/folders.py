@@ -17,7 +17,6 @@ from tqdm import tqdm
 from classifier.errors import UserError
 from classifier.paths import printable
 
-
 # Sub-folder names (compared ignoring case) that make a folder an already-split one.
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test", "testing": "test"}
 

@@ -35,8 +35,17 @@ def training_curves(logs, path):
     save(figure, path)
 
 
+# Above this many classes a confusion matrix is unreadable as a picture: the
+# figure shows the most confused pairs instead (the matrix stays a DVC plot).
+MATRIX_CLASSES = 20
+
+
 def confusion(y, predicted, classes, title, path):
-    """Counts and, beside them, each true class normalised to 1."""
+    """Counts and, beside them, each true class normalised to 1; above
+    MATRIX_CLASSES classes, the most confused pairs."""
+    if len(classes) > MATRIX_CLASSES:
+        confused_pairs(y, predicted, classes, title, path)
+        return
     side = 2 + 0.5 * len(classes)
     figure, axes = plt.subplots(1, 2, figsize=(2 * side + 1, side))
     for axis, normalize, name in zip(axes, (None, "true"), ("counts", "share of each true class")):
@@ -47,6 +56,23 @@ def confusion(y, predicted, classes, title, path):
         )
         axis.set_title(name, fontsize=9)
     figure.suptitle(title)
+    save(figure, path)
+
+
+def confused_pairs(y, predicted, classes, title, path, count=25):
+    """The `count` most frequent (true class, said class) mistakes, as bars."""
+    matrix = metrics.confusion_matrix(y, predicted, labels=range(len(classes)))
+    np.fill_diagonal(matrix, 0)
+    order = np.argsort(matrix, axis=None, kind="stable")[::-1][:count]
+    pairs = [(matrix.flat[i], *np.unravel_index(i, matrix.shape)) for i in order if matrix.flat[i]]
+    figure, axis = plt.subplots(figsize=(8, 1.2 + 0.3 * max(1, len(pairs))))
+    axis.barh(range(len(pairs)), [n for n, _, _ in pairs], color="tab:red")
+    axis.set_yticks(range(len(pairs)), [f"{classes[t]} taken for {classes[s]}" for _, t, s in pairs], fontsize=8)
+    axis.invert_yaxis()
+    axis.set(xlabel="test images", title=f"{title}\nthe {len(pairs)} most confused pairs of {len(classes)} classes "
+             "(every class: per_class_*.csv, `dvc plots show`)")
+    if not pairs:
+        axis.text(0.5, 0.5, "no mistakes", ha="center", transform=axis.transAxes)
     save(figure, path)
 
 
@@ -84,10 +110,13 @@ def mistaken(rows, count=12):
     return rows[rows.actual != rows.predicted].sort_values("confidence", ascending=False).head(count)
 
 
-def typical(rows, per_class=4):
-    """The most confidently right rows of each class."""
+def typical(rows, count=24):
+    """The most confidently right rows of each class, up to 4 each and `count` in all
+    (with many classes, one each of the first `count` classes)."""
     right = rows[rows.actual == rows.predicted].sort_values("confidence", ascending=False)
-    return right.groupby("actual", sort=True).head(per_class).sort_values(["actual", "confidence"], ascending=[True, False])
+    per_class = max(1, min(4, count // max(1, right.actual.nunique())))
+    chosen = right.groupby("actual", sort=True).head(per_class).sort_values(["actual", "confidence"], ascending=[True, False])
+    return chosen.head(count)
 
 
 def overlay(axis, image, heatmap, title):

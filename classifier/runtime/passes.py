@@ -5,6 +5,7 @@ import numpy as np
 from sklearn import metrics
 from tqdm import tqdm
 
+from classifier.report.scores import with_ci
 from classifier.runtime import tta
 
 
@@ -19,8 +20,8 @@ def passes(predict, data, count, desc):
 
 
 def flip_averaged(predict, data, y):
-    """Test accuracy and loss with test-time flip averaging."""
+    """Test accuracy (with its interval) and loss with test-time flip averaging."""
     probabilities = passes(lambda images: tta.flip_average(predict, images), data, len(y), "evaluate: flip averaging")
     labels = list(range(probabilities.shape[1]))
-    return {"accuracy": metrics.accuracy_score(y, probabilities.argmax(axis=1)),
+    return {**with_ci("accuracy", (probabilities.argmax(axis=1) == y).sum(), len(y)),
             "loss": metrics.log_loss(y, probabilities, labels=labels)}

@@ -119,14 +119,15 @@ class StopOnNaN(keras.callbacks.Callback):
                 )
 
 
-def fit(model, data, val, *, seeds, epochs, patience, log_dir):
+def fit(model, data, val, *, seeds, epochs, patience, log_dir, class_weight=None):
     """Train with early stopping on val_loss (best weights restored), logged by dvclive.
 
     After every epoch the run is backed up to backup/<log_dir name>/
     (Keras' BackupAndRestore: weights, optimizer, epoch; plus the early-stopping
     state); a run that was killed resumes from there, and `seeds` makes the
     resumed epochs the same as an uninterrupted run's. Per-epoch metrics go to
-    <log_dir>/plots/metrics/. With epochs 0 nothing is trained.
+    <log_dir>/plots/metrics/. With epochs 0 nothing is trained. `class_weight`
+    ({class index: weight}) weighs each training image's loss, as Keras does.
     Returns {"seconds", "epochs"}.
     """
     log_dir = Path(log_dir)
@@ -141,7 +142,8 @@ def fit(model, data, val, *, seeds, epochs, patience, log_dir):
         if epochs:
             callbacks += [DVCLiveCallback(live=live), keras.callbacks.BackupAndRestore(str(folder), delete_checkpoint=False)]
             # shuffle=False: the order is `seeds`' (Keras would only warn that it ignores shuffle=True).
-            history = model.fit(data, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=2, shuffle=False)
+            history = model.fit(data, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=2, shuffle=False,
+                                class_weight=class_weight)
             ran = history.epoch[-1] + 1 if history.epoch else epochs
     backup.remove(log_dir.name)
     return {"seconds": round(time.perf_counter() - start, 1), "epochs": ran}
