@@ -5,6 +5,7 @@
     KERAS_HOME=... python bench/bench.py --data DIR --sections 5   # accuracy on real photos
     python bench/bench.py --data DIR --sections 6 --backbone mobilenetv2 --weights FILE
                                                 # the one-switch run stage by stage; predict per format
+    python bench/bench.py --sections 7          # the one-switch MobileNetV2 run on every real set of ../shared
 
 Prints one table per section and appends them, with the date, the command and
 the machine, to bench/RESULTS.md. Not part of the test suite.

@@ -14,7 +14,10 @@ from conftest import dvc, make_images, new_project, stage
 # The cnn's "features" are the pixels themselves: for these noisy one-colour
 # images, two different pictures of a class have a cosine similarity of about
 # 0.96, a re-saved copy above 0.999.
-OVERRIDES = {"model": {"backbone": "cnn", "image_size": 32}, "audit": {"duplicate_similarity": 0.995}}
+# split.group none: the split draws each image alone, so that the planted copies can
+# straddle it and the audit must find the leaks (split.group: duplicates prevents them: test_split.py).
+OVERRIDES = {"model": {"backbone": "cnn", "image_size": 32}, "audit": {"duplicate_similarity": 0.995},
+             "split": {"group": "none"}}
 WRONG = [f"dog/wrong.{i}.jpg" for i in range(3)]  # cat-coloured pictures in the dog folder
 
 

@@ -111,8 +111,8 @@ def test_predict_explains_and_averages_flips(baseline, tmp_path):
 
 def test_split_is_stratified_and_disjoint(baseline):
     manifest = pd.read_csv(baseline / "data/split/manifest.csv")
-    assert list(manifest.columns) == ["path", "label", "split"]
-    assert manifest.path.is_unique and len(manifest) == 32
+    assert list(manifest.columns) == ["path", "label", "split", "group"]
+    assert manifest.path.is_unique and len(manifest) == 32 and manifest.group.is_unique  # no near-identical shots
     counts = manifest.groupby(["split", "label"]).size().unstack()
     assert (counts["cat"] == counts["dog"]).all()
     assert counts.loc["train", "cat"] == 8 and counts.loc["test", "cat"] == 4
