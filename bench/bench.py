@@ -346,7 +346,7 @@ def stage_seconds(data, work, weights, backbone, alpha, predict_images):
     return table
 
 
-TRANSFER_SETS = ("flowers", "flowers, roses 10%", "intel", "hymenoptera", "dogs-vs-cats", "cifar10-partial")
+TRANSFER_SETS = ("flowers", "flowers-rare-roses", "intel", "hymenoptera", "dogs-vs-cats", "cifar10-partial")
 
 
 def rare_roses(flowers, folder):
@@ -368,7 +368,7 @@ def transfer(shared, work, weights, sets):
     model's test accuracy and balanced accuracy with their 95% intervals."""
     rows = []
     for i, name in enumerate(sets):
-        folder = rare_roses(shared / "data/flowers", work / "rare") if name == "flowers, roses 10%" else shared / "data" / name
+        folder = rare_roses(shared / "data/flowers", work / "rare") if name == "flowers-rare-roses" else shared / "data" / name
         repo = project(work / f"s7-{i}", {"data": {"source": "local", "local_dir": str(folder)},
                                           "model": {"backbone": "mobilenetv2", "weights": weights}})
         seconds, _ = command(repo, "dvc", "repro", "evaluate")
