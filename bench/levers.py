@@ -1,0 +1,56 @@
+"""Each lever of the recipe, one at a time, on projects that have run once
+(`bench/bench.py --sections 7 --keep` leaves them): the fine-tuned model's test
+accuracy (95% interval), balanced accuracy and log loss, and the head kept.
+
+    python bench/levers.py PROJECT [PROJECT...]
+
+Each lever is set in params.yaml, `dvc repro evaluate` reruns what it touches
+(the features stay cached), and the project's params go back as they were.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tools.scratch import set_params  # noqa: E402
+
+LEVERS = {
+    "defaults": {},
+    "head.type dense (before head.type)": {"head": {"type": "dense"}},
+    "head.type logistic": {"head": {"type": "logistic"}},
+    "train.label_smoothing 0.1": {"train": {"label_smoothing": 0.1}},
+    "finetune.schedule cosine": {"finetune": {"schedule": "cosine"}},
+    "audit.exclude label_issues": {"audit": {"exclude": "label_issues"}},
+    "train.class_weight none": {"train": {"class_weight": "none"}},
+}
+
+
+def measure(project, lever):
+    params = project / "params.yaml"
+    saved = params.read_text()
+    set_params(project, LEVERS[lever])
+    try:
+        start = time.perf_counter()
+        subprocess.run(["dvc", "repro", "evaluate"], cwd=project, check=True, capture_output=True)
+        seconds = time.perf_counter() - start
+    finally:
+        params.write_text(saved)
+    tuned = json.loads((project / "metrics/eval.json").read_text())["finetune"]
+    kept = json.loads((project / "metrics/train.json").read_text())["head"]["type"]
+    low, high = tuned["accuracy_ci95"]["low"], tuned["accuracy_ci95"]["high"]
+    return (f"| {project.name} | {lever} | {tuned['accuracy']:.3f} [{low:.3f}, {high:.3f}] | "
+            f"{tuned['balanced_accuracy']:.3f} | {tuned['loss']:.3f} | {kept} | {seconds:.0f} |")
+
+
+def main(projects):
+    print("| set | lever | accuracy [95%] | balanced | log loss | head kept | seconds |\n|---|---|---|---|---|---|---|")
+    for project in map(Path, projects):
+        for lever in LEVERS:
+            print(measure(project, lever), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
