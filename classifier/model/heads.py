@@ -23,6 +23,13 @@ def output_layer(classes, loss):
     return keras.layers.Dense(classes, activation="softmax", name="classes", dtype="float32")
 
 
+def loss_function(loss, smoothing):
+    """The Keras loss for train.loss, with label smoothing (targets 1 - s + s/classes, s/classes)."""
+    if loss == "binary_crossentropy":
+        return keras.losses.BinaryCrossentropy(label_smoothing=smoothing)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+
+
 def targets(labels, classes, loss):
     """Integer labels as the loss expects them."""
     if loss == "binary_crossentropy":
