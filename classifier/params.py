@@ -150,6 +150,7 @@ SCHEMA = {
         "engine": auto_or(choice("tensorflow", "onnxruntime")),
     },
     "head": {
+        "type": choice("best", "dense", "logistic"),
         "units": number(0, MAX_UNITS, integer=True),
         "dropout": number(0, 1, open_high=True),
     },
