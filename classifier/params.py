@@ -135,6 +135,7 @@ SCHEMA = {
         "duplicate_similarity": number(0, 1, open_low=True),
         "outliers": number(0, 1),
         "gallery": number(1, MAX_GALLERY, integer=True),
+        "exclude": choice("none", "label_issues"),
     },
     "model": {
         "backbone": text(),  # registry.resolve
@@ -149,6 +150,7 @@ SCHEMA = {
         "engine": auto_or(choice("tensorflow", "onnxruntime")),
     },
     "head": {
+        "type": choice("best", "dense", "logistic"),
         "units": number(0, MAX_UNITS, integer=True),
         "dropout": number(0, 1, open_high=True),
     },
@@ -164,6 +166,7 @@ SCHEMA = {
         "distribute": choice("none", "auto", "mirrored", "multiworker"),
         "mixed_precision": boolean,
         "class_weight": choice("balanced", "none"),
+        "label_smoothing": number(0, 0.5, open_high=True),
     },
     "finetune": {
         "unfreeze": auto_or(number(0, MAX_BLOCKS, integer=True)),  # blocks; graph.unfreeze: of this network
@@ -171,6 +174,7 @@ SCHEMA = {
         "epochs": auto_or(number(0, MAX_EPOCHS, integer=True)),
         "views": number(0, MAX_VIEWS, integer=True),
         "min_val": number(0, integer=True),
+        "schedule": choice("constant", "cosine"),
     },
     "augment": {
         "flip": choice("none", "horizontal", "vertical", "horizontal_and_vertical"),

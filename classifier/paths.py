@@ -33,6 +33,7 @@ SPLIT_REPORT = Path("metrics/split.json")
 AUDIT = Path("reports/audit")
 AUDIT_REPORT = Path("metrics/audit.json")
 FLAGGED = AUDIT / "flagged.csv"
+LABEL_ISSUES = AUDIT / "label_issues.csv"
 
 
 def printable(path):

@@ -30,6 +30,7 @@ from classifier.paths import (
     PLOTS,
     TEST_PREDICTIONS,
     TRAIN_LOG,
+    TRAIN_REPORT,
     model_info,
 )
 from classifier.report import calibration, figures, gradcam
@@ -136,8 +137,9 @@ def main():
         report["finetune"]["tta"] = flip_averaged(predict, data, y)
     weights = class_weights(manifest.rows(images, "train")[1], len(classes)) if p.train.class_weight == "balanced" else {}
     # What `auto` in params.yaml resolved to: what ran.
-    report["recipe"] = {**recipe, "train.class_weight": {"min": round(min(weights.values()), 4),
-                                                         "max": round(max(weights.values()), 4)} if weights else "none"}
+    report["recipe"] = {**recipe, "head.type": read_json(TRAIN_REPORT)["head"]["type"],
+                        "train.class_weight": {"min": round(min(weights.values()), 4),
+                                               "max": round(max(weights.values()), 4)} if weights else "none"}
     write_json(EVAL_REPORT, report)
     table = write_tables(paths, y, classes, probabilities, temperature)
     draw(report, table, y, classes, probabilities, temperature, models["finetune"], p.model.image_size)

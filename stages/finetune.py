@@ -20,12 +20,12 @@ from classifier.data.inputs import INPUT, batches, from_memmap
 from classifier.errors import run
 from classifier.files import write_json
 from classifier.model import backbones, graph, registry
-from classifier.model.heads import class_weights, prior_shifted, probabilities, shift_prior, targets
+from classifier.model.heads import class_weights, loss_function, prior_shifted, probabilities, shift_prior, targets
 from classifier.paths import FINETUNE_LOG, FINETUNE_REPORT, HEAD, MODEL, model_info
 from classifier.report import calibration
 from classifier.training import backup
 from classifier.training.finetuning import assemble, build, keep_or_drop, views_at_cut
-from classifier.training.fit import EpochSeeds, fit, optimizer, setup
+from classifier.training.fit import EpochSeeds, fit, optimizer, schedule, setup
 
 
 def epochs_to_run(p, val_count, classes):
@@ -46,6 +46,8 @@ def main():
     strategy = setup(t.seed, t.distribute, t.mixed_precision)
     images = manifest.read()
     classes = manifest.classes(images)
+    flagged = manifest.label_issues_in_train(images, p.audit.exclude)
+    images = images[~flagged]
     labels = manifest.rows(images, "val")[1]
     epochs = epochs_to_run(p, len(labels), len(classes))
     y_train = manifest.rows(images, "train")[1]
@@ -62,7 +64,10 @@ def main():
             model = assemble(top, head)
         else:
             model = head if extractor is None else assemble(extractor, head)
-        model.compile(optimizer=optimizer(t.optimizer, p.finetune.lr, t.momentum), loss=t.loss, metrics=["accuracy"])
+        steps = -(-len(manifest.rows(images, "train")[0]) // t.batch_size)
+        lr = schedule(p.finetune.schedule, p.finetune.lr, epochs, steps)
+        model.compile(optimizer=optimizer(t.optimizer, lr, t.momentum), loss=loss_function(t.loss, t.label_smoothing),
+                      metrics=["accuracy"])
 
     def data(split, batch_size=t.batch_size, **options):
         paths, labels = manifest.rows(images, split)

@@ -1,9 +1,21 @@
-"""Stage `train`: a dense head on the cached features (no backbone pass per epoch).
+"""Stage `train`: a head on the cached features (no backbone pass per epoch).
+
+head.type best fits two candidates, the dense head (Keras, head.units and
+head.dropout, early stopping on the val split) and a logistic-regression head
+(scikit-learn, its L2 strength cross-validated on train), and keeps the one
+with the lower validation log loss after temperature scaling; dense or
+logistic fits only that one.
 
 For the `cnn` baseline the cached "features" are the resized images, and the
 whole network is trained here, with augmentation. Writes models/head.keras,
 the per-epoch log under logs/train/ and the training time in metrics/train.json.
+With audit.exclude: label_issues, the training images the audit found likely
+mislabelled are left out.
 """
+
+import time
+
+from sklearn.metrics import log_loss
 
 from classifier.data import manifest
 from classifier.data.augment import augmentation
@@ -11,8 +23,18 @@ from classifier.data.inputs import from_arrays
 from classifier.errors import run
 from classifier.files import read_features, write_json
 from classifier.model import registry
-from classifier.model.heads import class_weights, dense_head, shift_prior, small_cnn, targets
+from classifier.model.heads import (
+    class_weights,
+    dense_head,
+    logistic_head,
+    loss_function,
+    shift_prior,
+    small_cnn,
+    targets,
+)
+from classifier.model.heads import probabilities as to_probabilities
 from classifier.paths import HEAD, TRAIN_LOG, TRAIN_REPORT
+from classifier.report.calibration import fit_temperature, scaled
 from classifier.training.fit import EpochSeeds, fit, optimizer, setup
 
 
@@ -20,29 +42,62 @@ def main():
     p, _ = registry.load()
     t = p.train
     strategy = setup(t.seed, t.distribute, t.mixed_precision)
-    classes = len(manifest.classes(manifest.read()))
+    images = manifest.read()
+    classes = len(manifest.classes(images))
     x_train, y_train = read_features("train")
+    flagged = manifest.label_issues_in_train(images, p.audit.exclude)[images.split == "train"].to_numpy()
+    x_train, y_train = x_train[~flagged], y_train[~flagged]
     x_val, y_val = read_features("val")
     from_scratch = registry.BACKBONES[p.model.backbone].from_scratch
-    with strategy.scope():
-        build = small_cnn if from_scratch else dense_head
-        model = build(x_train.shape[1:], classes, t.loss, units=p.head.units, dropout=p.head.dropout)
-        model.compile(optimizer=optimizer(t.optimizer, t.lr, t.momentum), loss=t.loss, metrics=["accuracy"])
-    augment = augmentation(p.augment, t.seed) if from_scratch else None  # the cnn sees images
-    seeds = EpochSeeds(len(x_train), t.seed, [augment] if augment else [])
-    data = from_arrays(x_train, targets(y_train, classes, t.loss), t.batch_size, augment=augment, order=seeds.order)
-    val = from_arrays(x_val, targets(y_val, classes, t.loss), t.batch_size)
     balanced = t.class_weight == "balanced"
     weights = class_weights(y_train, classes) if balanced else None
-    timing = fit(model, data, val, seeds=seeds, epochs=t.epochs, patience=t.patience, log_dir=TRAIN_LOG,
-                 class_weight=weights)
+    candidates, report = {}, {}
+    if p.head.type in ("best", "dense") or from_scratch:
+        candidates["dense"], report = keras_head(p, strategy, x_train, y_train, x_val, y_val, classes, weights)
+    if p.head.type in ("best", "logistic") and not from_scratch:
+        start = time.perf_counter()
+        candidates["logistic"], report["logistic_C"] = logistic_head(x_train, y_train, classes, t.loss, balanced=balanced)
+        report["logistic_seconds"] = round(time.perf_counter() - start, 1)
+    losses = {name: calibrated_loss(model, x_val, y_val) for name, model in candidates.items()}
+    chosen = min(losses, key=losses.get)
+    model = candidates[chosen]
     if balanced:
         shift_prior(model, y_train, classes)
     HEAD.parent.mkdir(parents=True, exist_ok=True)
     model.save(HEAD)
     if weights:
-        timing["class_weight"] = {"min": round(min(weights.values()), 4), "max": round(max(weights.values()), 4)}
-    write_json(TRAIN_REPORT, {"head": {**timing, "val_images": len(y_val)}})
+        report["class_weight"] = {"min": round(min(weights.values()), 4), "max": round(max(weights.values()), 4)}
+    print("train: " + ", ".join(f"{name} head: val log loss {loss:.4f}" for name, loss in losses.items())
+          + f"; keeping the {chosen} head")
+    write_json(TRAIN_REPORT, {"head": {**report, "type": chosen, "val_loss_calibrated": losses,
+                                       "val_images": len(y_val), "label_issues_left_out": int(flagged.sum())}})
+
+
+def keras_head(p, strategy, x_train, y_train, x_val, y_val, classes, weights):
+    """The dense head (or, for the cnn baseline, the whole network), trained with
+    early stopping and logged by dvclive; and {"seconds", "epochs"}."""
+    t = p.train
+    from_scratch = registry.BACKBONES[p.model.backbone].from_scratch
+    with strategy.scope():
+        build = small_cnn if from_scratch else dense_head
+        model = build(x_train.shape[1:], classes, t.loss, units=p.head.units, dropout=p.head.dropout)
+        model.compile(optimizer=optimizer(t.optimizer, t.lr, t.momentum), loss=loss_function(t.loss, t.label_smoothing),
+                      metrics=["accuracy"])
+    augment = augmentation(p.augment, t.seed) if from_scratch else None  # the cnn sees images
+    seeds = EpochSeeds(len(x_train), t.seed, [augment] if augment else [])
+    data = from_arrays(x_train, targets(y_train, classes, t.loss), t.batch_size, augment=augment, order=seeds.order)
+    val = from_arrays(x_val, targets(y_val, classes, t.loss), t.batch_size)
+    timing = fit(model, data, val, seeds=seeds, epochs=t.epochs, patience=t.patience, log_dir=TRAIN_LOG,
+                 class_weight=weights)
+    return model, timing
+
+
+def calibrated_loss(model, x_val, y_val):
+    """Validation log loss after temperature scaling: how predict's confidence would fare
+    (fair to label smoothing, which makes a head less sure by design)."""
+    probabilities = to_probabilities(model.predict(x_val, verbose=0))
+    labels = list(range(probabilities.shape[1]))
+    return round(float(log_loss(y_val, scaled(probabilities, fit_temperature(probabilities, y_val)), labels=labels)), 5)
 
 
 if __name__ == "__main__":

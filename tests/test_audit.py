@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from classifier.data.manifest import label_issues_in_train
 from conftest import dvc, make_images, new_project, stage
 
 # The cnn's "features" are the pixels themselves: for these noisy one-colour
@@ -102,6 +103,22 @@ def test_exclude_file_removes_exactly_its_images(audited, tmp_path):
     failed = stage(audited, "split", check=False)
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
     assert failed.stderr.strip().splitlines()[-1].startswith("error: data/exclude.csv: 1 path(s) are not clean images, e.g. data/clean/images/dog/nope.jpg")
+
+
+def test_label_issues_leave_the_training_split_only(audited, tmp_path):
+    audited = Path(shutil.copytree(audited, tmp_path / "copy", symlinks=True))
+    images = pd.read_csv(audited / "data/split/manifest.csv")
+    issues = set(pd.read_csv(audited / "reports/audit/label_issues.csv").path)
+    (audited / "params.yaml").write_text((audited / "params.yaml").read_text().replace("exclude: none", "exclude: label_issues"))
+    in_train = issues & set(images[images.split == "train"].path)
+    assert in_train and issues - in_train, "the test needs issues in train and in val or test"
+    flagged = label_issues_in_train(images, "label_issues")
+    assert set(images.path[flagged]) == in_train  # val and test stay whole
+    assert not label_issues_in_train(images, "none").any()
+    result = dvc(audited, "repro", "train")
+    assert "Running stage 'train'" in result.output and "Running stage 'split'" not in result.output
+    report = json.loads((audited / "metrics/train.json").read_text())["head"]
+    assert report["label_issues_left_out"] == len(in_train)
 
 
 def test_near_duplicates_are_found_across_and_within_blocks():

@@ -1,6 +1,7 @@
 """finetune's rule for dropping fine-tuning: only where the val split shows that it hurt."""
 
 import numpy as np
+import pytest
 
 from classifier.training.finetuning import hurt
 
@@ -50,3 +51,22 @@ def test_too_few_val_photos_per_class_means_no_fine_tuning(capsys):
     assert epochs_to_run(p, val_count=50, classes=5) == 6
     p.finetune.min_val = 0
     assert epochs_to_run(p, val_count=3, classes=5) == 6
+
+
+def test_cosine_schedule_warms_up_over_one_epoch_then_decays_to_zero():
+    from classifier.training.fit import schedule
+
+    lr = schedule("cosine", 1e-3, epochs=5, steps_per_epoch=10)
+    rates = [float(lr(step)) for step in (0, 5, 10, 30, 50)]
+    assert rates[:3] == pytest.approx([0.0, 5e-4, 1e-3])
+    assert rates[3] == pytest.approx(5e-4) and rates[4] == pytest.approx(0.0, abs=1e-9)  # half-way, then the end
+    assert schedule("constant", 1e-3, epochs=5, steps_per_epoch=10) == 1e-3
+
+
+def test_label_smoothing_reaches_the_loss():
+    from classifier.model.heads import loss_function
+
+    smoothed = loss_function("categorical_crossentropy", 0.1)
+    sure = np.array([[1.0 - 1e-7, 1e-7]])
+    assert float(smoothed(np.array([[1.0, 0.0]]), sure)) > 0.5  # smoothed targets punish certainty
+    assert float(loss_function("categorical_crossentropy", 0.0)(np.array([[1.0, 0.0]]), sure)) < 1e-3

@@ -8,6 +8,7 @@ from classifier.errors import UserError
 from classifier.model.heads import (
     class_weights,
     dense_head,
+    logistic_head,
     prior_shifted,
     probabilities,
     shift_prior,
@@ -84,3 +85,18 @@ def test_logit_adjustment_decides_as_if_classes_were_equally_common(loss):
     assert odds == pytest.approx(np.full(50, 9.0), rel=1e-4)  # the rare class's odds times 45/5
     shift_prior(head, labels, 2, sign=-1)
     assert probabilities(head.predict(x, verbose=0)) == pytest.approx(before, abs=1e-6)
+
+
+@pytest.mark.parametrize("classes, loss", [(3, "categorical_crossentropy"), (2, "categorical_crossentropy"),
+                                           (2, "binary_crossentropy")])
+def test_logistic_head_is_scikit_learns_regression(classes, loss):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % classes
+    x = (rng.normal(y[:, None] * 0.7, 1.0, (120, 6)) * 3 + 5).astype("float32")  # far from standardised
+    head, c = logistic_head(x, y, classes, loss, balanced=False)
+    assert c in (0.001, 0.01, 0.1, 1.0) and head.get_layer("classes").units == (1 if loss == "binary_crossentropy" else classes)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    expected = LogisticRegression(C=c, max_iter=2000).fit((x - mean) / scale, y).predict_proba((x - mean) / scale)
+    assert probabilities(head.predict(x, verbose=0)) == pytest.approx(expected, abs=2e-3)

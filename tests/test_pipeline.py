@@ -395,6 +395,15 @@ def weights(path):
     return backbones.load_model(path).get_weights()
 
 
+def test_train_keeps_the_head_with_the_lower_val_loss(baseline):
+    report = json.loads((baseline / "metrics/train.json").read_text())["head"]
+    losses = report["val_loss_calibrated"]
+    assert set(losses) == {"dense", "logistic"} and report["type"] == min(losses, key=losses.get)
+    assert json.loads((baseline / "metrics/eval.json").read_text())["recipe"]["head.type"] == report["type"]
+    dense = [layer.units for layer in backbones.load_model(baseline / "models/head.keras").layers if hasattr(layer, "units")]
+    assert dense == ([256, 2] if report["type"] == "dense" else [2])
+
+
 def test_same_params_give_the_same_head(baseline, tmp_path):
     # (The same for finetune: test_killed_finetune_resumes... ends exactly where the baseline did.)
     copy = workspace_copy(baseline, tmp_path / "copy")

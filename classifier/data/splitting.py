@@ -111,7 +111,7 @@ def split(images, shares, seed):
     given = sorted(set(images.given.dropna()))
     if not given:
         parts = stratified(images, shares, seed)
-        origin = {name: "drawn" for name in parts}
+        origin = {name: "drawn" for name in SPLITS}
     else:
         missing = {name: share for name, share in shares.items() if name not in given}
         parts = stratified(images[images.given == "train"], missing, seed)

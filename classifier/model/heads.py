@@ -23,6 +23,13 @@ def output_layer(classes, loss):
     return keras.layers.Dense(classes, activation="softmax", name="classes", dtype="float32")
 
 
+def loss_function(loss, smoothing):
+    """The Keras loss for train.loss, with label smoothing (targets 1 - s + s/classes, s/classes)."""
+    if loss == "binary_crossentropy":
+        return keras.losses.BinaryCrossentropy(label_smoothing=smoothing)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+
+
 def targets(labels, classes, loss):
     """Integer labels as the loss expects them."""
     if loss == "binary_crossentropy":
@@ -85,6 +92,31 @@ def dense_head(feature_shape, classes, loss, *, units, dropout):
         x = keras.layers.Dense(units, activation="relu")(x)
     x = keras.layers.Dropout(dropout)(x)
     return keras.Model(inputs, output_layer(classes, loss)(x), name="head")
+
+
+def logistic_head(x, y, classes, loss, *, balanced, folds=5, seed=0):
+    """A linear softmax (or, for binary_crossentropy, sigmoid) head fitted by
+    scikit-learn's logistic regression on standardised features, its L2 strength
+    C chosen by cross-validated log loss on the training features (the reliable
+    baseline of transfer: Kornblith et al., 2019), as a Keras model like
+    dense_head's, the standardisation folded into its weights. Returns (model, C)."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    folds = max(2, min(folds, np.bincount(y).min()))
+    fitted = LogisticRegressionCV(
+        Cs=[0.001, 0.01, 0.1, 1.0], cv=StratifiedKFold(folds, shuffle=True, random_state=seed), scoring="neg_log_loss",
+        class_weight="balanced" if balanced else None, max_iter=2000,
+    ).fit((x - mean) / scale, y)
+    coef, intercept = fitted.coef_ / scale, fitted.intercept_ - (fitted.coef_ / scale) @ mean
+    if classes == 2 and loss != "binary_crossentropy":  # one logit of class 1 vs 0 -> two softmax logits
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+    inputs = keras.Input(x.shape[1:], name="features")
+    layer = output_layer(classes, loss)
+    model = keras.Model(inputs, layer(inputs), name="head")
+    layer.set_weights([coef.T.astype("float32"), intercept.astype("float32")])
+    return model, float(fitted.C_[0])
 
 
 def small_cnn(image_shape, classes, loss, *, units, dropout):

@@ -49,10 +49,20 @@ def strategy(name):
 
 
 def optimizer(name, lr, momentum):
-    """sgd (with momentum) or adam."""
+    """sgd (with momentum) or adam; lr a number or a schedule."""
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
     return keras.optimizers.Adam(learning_rate=lr)
+
+
+def schedule(name, lr, epochs, steps_per_epoch):
+    """constant: lr throughout; cosine: a linear warm-up from 0 over the first
+    epoch, then cosine decay to 0 by the last step (Keras' CosineDecay)."""
+    if name == "constant" or not epochs:
+        return lr
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(1, (epochs - 1) * steps_per_epoch), warmup_target=lr, warmup_steps=steps_per_epoch
+    )
 
 
 class EpochSeeds(keras.callbacks.Callback):
