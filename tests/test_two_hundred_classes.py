@@ -24,7 +24,8 @@ def project(tmp_path_factory):
         for i in range(10):
             pixels = rng.normal(color, 20, (32, 32, 3))
             Image.fromarray(np.clip(pixels, 0, 255).astype("uint8")).save(photos / name / f"{i}.jpg", quality=95)
-    overrides = {"train": {"epochs": 3}, "finetune": {"epochs": 1},
+    # head.type dense, no fine-tuning: the figures and tables are the subject, not the training.
+    overrides = {"head": {"type": "dense"}, "train": {"epochs": 3}, "finetune": {"epochs": 0},
                  "audit": {"folds": 2}, "evaluate": {"tta": False}}
     return reproduced(tmp_path_factory.mktemp("many") / "project", photos, overrides)
 
