@@ -76,11 +76,12 @@ def score(models, paths, y, classes, probabilities, temperature):
     """metrics/eval.json's scores per model."""
     report = {name: scores(y, probabilities[name], classes) for name in MODELS}
     unflagged = ~np.isin(paths, pd.read_csv(FLAGGED).path)  # what the audit did not question
+    val_images = len(read_features("val")[1])  # what fitted the temperatures
     for name, path in (("head", HEAD), ("finetune", MODEL)):
         right = (probabilities[name][unflagged].argmax(1) == y[unflagged]).sum()
         report[name].update(with_ci("accuracy_unflagged", right, unflagged.sum()))
         report[name]["calibration"] = calibrated(y, probabilities[name], temperature[name])
-        report[name]["calibration"]["val_images"] = len(read_features("val")[1])  # what fitted the temperature
+        report[name]["calibration"]["val_images"] = val_images
         report[name]["size_mb"] = round(path.stat().st_size / 2**20, 2)
         report[name]["parameters"] = models[name].count_params()
     return report

@@ -64,8 +64,7 @@ def main():
             model = assemble(top, head)
         else:
             model = head if extractor is None else assemble(extractor, head)
-        steps = -(-len(manifest.rows(images, "train")[0]) // t.batch_size)
-        lr = schedule(p.finetune.schedule, p.finetune.lr, epochs, steps)
+        lr = schedule(p.finetune.schedule, p.finetune.lr, epochs, steps_per_epoch=-(-len(y_train) // t.batch_size))
         model.compile(optimizer=optimizer(t.optimizer, lr, t.momentum), loss=loss_function(t.loss, t.label_smoothing),
                       metrics=["accuracy"])
 
