@@ -136,11 +136,11 @@ def main():
     report = score(models, paths, y, classes, probabilities, temperature)
     if p.evaluate.tta:
         report["finetune"]["tta"] = flip_averaged(predict, data, y)
-    weights = class_weights(manifest.rows(images, "train")[1], len(classes)) if p.train.class_weight == "balanced" else {}
+    weights = class_weights(manifest.rows(images, "train")[1], len(classes)) if p.train.class_weight == "balanced" else None
     # What `auto` in params.yaml resolved to: what ran.
     report["recipe"] = {**recipe, "head.type": read_json(TRAIN_REPORT)["head"]["type"],
                         "train.class_weight": {"min": round(min(weights.values()), 4),
-                                               "max": round(max(weights.values()), 4)} if weights else "none"}
+                                               "max": round(max(weights.values()), 4)} if weights else p.train.class_weight}
     write_json(EVAL_REPORT, report)
     table = write_tables(paths, y, classes, probabilities, temperature)
     draw(report, table, y, classes, probabilities, temperature, models["finetune"], p.model.image_size)

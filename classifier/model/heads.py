@@ -38,8 +38,11 @@ def targets(labels, classes, loss):
 
 
 def class_weights(labels, classes):
-    """Balanced weights, n / (classes x count) for each class: all 1 on a balanced set."""
+    """Balanced weights, n / (classes x count) for each class; None on a balanced set,
+    where all would be 1 (and Keras would still take another path through fit)."""
     counts = np.bincount(labels, minlength=classes)
+    if (counts == counts[0]).all():
+        return None
     return {i: len(labels) / (classes * count) for i, count in enumerate(counts) if count}
 
 
