@@ -70,6 +70,14 @@ def test_temperature_lowers_log_loss_of_an_over_confident_model_and_keeps_every_
     assert calibration.ece(fixed, y) < calibration.ece(over_confident, y)
 
 
+def test_no_temperature_from_a_val_split_without_a_mistake():
+    y = np.arange(40) % 2
+    right = np.where(np.eye(2)[y] == 1, 0.8, 0.2)  # every one right, and under-confident
+    assert calibration.fit_temperature(right, y) == 1.0
+    right[0] = [0.3, 0.7]  # one mistake: the fit is bounded again, and sharpens
+    assert calibration.fit_temperature(right, y) < 1
+
+
 def test_flip_average_is_the_same_for_an_image_and_its_mirror(square_model):
     x = squares(4, seed=2)[0]
     predict = lambda batch: square_model.predict_on_batch(batch.astype("float32"))  # noqa: E731

@@ -23,7 +23,12 @@ def scaled(probabilities, temperature):
 
 
 def fit_temperature(probabilities, y):
-    """The T > 0 that minimises the log loss of scaled(probabilities, T) on labels y."""
+    """The T > 0 that minimises the log loss of scaled(probabilities, T) on labels y;
+    1 where the model gets every one of them right: the loss then only falls as T
+    goes to 0, and the fit would make the model sure of everything (measured: 37
+    val photos of ants and bees, all right, gave T = 0.05 and a worse test ECE)."""
+    if (probabilities.argmax(axis=1) == y).all():
+        return 1.0
     labels = list(range(probabilities.shape[1]))
     loss = lambda log_t: log_loss(y, scaled(probabilities, np.exp(log_t)), labels=labels)  # noqa: E731
     return float(np.exp(minimize_scalar(loss, bounds=(-3, 3), method="bounded").x))
