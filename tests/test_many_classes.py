@@ -22,6 +22,12 @@ OFFICIAL = SHARED / "keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernel
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     images = make_images(tmp_path_factory.mktemp("six"), per_class=10, classes=CLASSES)
+    # Two photos of each class filed under the next one: the model cannot get every val photo
+    # right, so calibration has something to fit (a val split without a mistake keeps T = 1).
+    for i, name in enumerate(CLASSES):
+        wrong = make_images(tmp_path_factory.mktemp("wrong"), per_class=2, classes=(name,), seed=10 + i) / name
+        for photo in wrong.iterdir():
+            photo.rename(images / CLASSES[(i + 1) % len(CLASSES)] / f"wrong.{photo.name}")
     weights = str(OFFICIAL) if OFFICIAL.exists() else "none"
     overrides = {"model": {"backbone": "mobilenetv2", "alpha": 0.35, "weights": weights}, "finetune": {"views": 2},
                  "export": {"formats": ["saved_model", "tflite", "tflite_int8", "onnx"]}}
