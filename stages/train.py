@@ -15,8 +15,6 @@ mislabelled are left out.
 
 import time
 
-from sklearn.metrics import log_loss
-
 from classifier.data import manifest
 from classifier.data.augment import augmentation
 from classifier.data.inputs import from_arrays
@@ -34,7 +32,7 @@ from classifier.model.heads import (
 )
 from classifier.model.heads import probabilities as to_probabilities
 from classifier.paths import HEAD, TRAIN_LOG, TRAIN_REPORT
-from classifier.report.calibration import fit_temperature, scaled
+from classifier.report.calibration import calibrated_losses
 from classifier.training.fit import EpochSeeds, fit, optimizer, setup
 
 
@@ -58,7 +56,8 @@ def main():
         start = time.perf_counter()
         candidates["logistic"], report["logistic_C"] = logistic_head(x_train, y_train, classes, t.loss, balanced=balanced)
         report["logistic_seconds"] = round(time.perf_counter() - start, 1)
-    losses = {name: calibrated_loss(model, x_val, y_val) for name, model in candidates.items()}
+    losses = {name: round(float(calibrated_losses(to_probabilities(model.predict(x_val, verbose=0)), y_val).mean()), 5)
+              for name, model in candidates.items()}
     chosen = min(losses, key=losses.get)
     model = candidates[chosen]
     if balanced:
@@ -90,14 +89,6 @@ def keras_head(p, strategy, x_train, y_train, x_val, y_val, classes, weights):
     timing = fit(model, data, val, seeds=seeds, epochs=t.epochs, patience=t.patience, log_dir=TRAIN_LOG,
                  class_weight=weights)
     return model, timing
-
-
-def calibrated_loss(model, x_val, y_val):
-    """Validation log loss after temperature scaling: how predict's confidence would fare
-    (fair to label smoothing, which makes a head less sure by design)."""
-    probabilities = to_probabilities(model.predict(x_val, verbose=0))
-    labels = list(range(probabilities.shape[1]))
-    return round(float(log_loss(y_val, scaled(probabilities, fit_temperature(probabilities, y_val)), labels=labels)), 5)
 
 
 if __name__ == "__main__":

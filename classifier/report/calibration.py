@@ -34,6 +34,14 @@ def fit_temperature(probabilities, y):
     return float(np.exp(minimize_scalar(loss, bounds=(-3, 3), method="bounded").x))
 
 
+def calibrated_losses(probabilities, labels):
+    """Each image's log loss after temperature scaling fitted on these images: how
+    predict's confidence fares (fair to a model made less sure by design, such as
+    label smoothing's)."""
+    scaled_probabilities = scaled(probabilities, fit_temperature(probabilities, labels))
+    return -np.log(np.clip(scaled_probabilities[np.arange(len(labels)), labels], 1e-15, 1.0))
+
+
 def reliability(probabilities, y, bins=BINS):
     """Per confidence bin (equal width on [0, 1]): mean confidence, accuracy, count."""
     confidence = probabilities.max(axis=1)

@@ -29,12 +29,6 @@ def build(model, unfreeze):
     return extractor, graph.unfreeze(graph.backbone_of(extractor), model.backbone, unfreeze)
 
 
-def calibrated_losses(probabilities, labels):
-    """Each validation image's log loss after temperature scaling, as `predict` reports confidence."""
-    scaled = calibration.scaled(probabilities, calibration.fit_temperature(probabilities, labels))
-    return -np.log(np.clip(scaled[np.arange(len(labels)), labels], 1e-15, 1.0))
-
-
 def hurt(tuned, start, labels):
     """The one-sided p-value that fine-tuning raised the mean calibrated val loss.
 
@@ -44,7 +38,7 @@ def hurt(tuned, start, labels):
     and small gaps favour it: on the shared photos a fine-tuned model better on
     test (99.2% vs 98.8%) was 0.0026 worse on val (p = 0.32).
     """
-    difference = calibrated_losses(tuned, labels) - calibrated_losses(start, labels)
+    difference = calibration.calibrated_losses(tuned, labels) - calibration.calibrated_losses(start, labels)
     p = ttest_1samp(difference, 0.0, alternative="greater").pvalue
     return 1.0 if np.isnan(p) else float(p)  # nan: no difference at all
 
