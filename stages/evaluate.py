@@ -19,7 +19,6 @@ from classifier.data.inputs import batches, decode
 from classifier.errors import run
 from classifier.files import read_features, read_json, write_json
 from classifier.model import backbones, registry
-from classifier.model.heads import class_weights
 from classifier.model.heads import probabilities as to_probabilities
 from classifier.paths import (
     EVAL_REPORT,
@@ -136,11 +135,10 @@ def main():
     report = score(models, paths, y, classes, probabilities, temperature)
     if p.evaluate.tta:
         report["finetune"]["tta"] = flip_averaged(predict, data, y)
-    weights = class_weights(manifest.rows(images, "train")[1], len(classes)) if p.train.class_weight == "balanced" else None
+    trained = read_json(TRAIN_REPORT)["head"]  # what train ran: the head it kept, the class weights it used
     # What `auto` in params.yaml resolved to: what ran.
-    report["recipe"] = {**recipe, "head.type": read_json(TRAIN_REPORT)["head"]["type"],
-                        "train.class_weight": {"min": round(min(weights.values()), 4),
-                                               "max": round(max(weights.values()), 4)} if weights else p.train.class_weight}
+    report["recipe"] = {**recipe, "head.type": trained["type"],
+                        "train.class_weight": trained.get("class_weight", p.train.class_weight)}
     write_json(EVAL_REPORT, report)
     table = write_tables(paths, y, classes, probabilities, temperature)
     draw(report, table, y, classes, probabilities, temperature, models["finetune"], p.model.image_size)
