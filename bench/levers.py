@@ -2,12 +2,13 @@
 (`bench/bench.py --sections 7 --keep` leaves them): the fine-tuned model's test
 accuracy (95% interval), balanced accuracy and log loss, and the head kept.
 
-    python bench/levers.py PROJECT [PROJECT...]
+    python bench/levers.py PROJECT [PROJECT...] [--levers NAME...]
 
 Each lever is set in params.yaml, `dvc repro evaluate` reruns what it touches
 (the features stay cached), and the project's params go back as they were.
 """
 
+import argparse
 import json
 import subprocess
 import sys
@@ -25,6 +26,9 @@ LEVERS = {
     "finetune.schedule cosine": {"finetune": {"schedule": "cosine"}},
     "audit.exclude label_issues": {"audit": {"exclude": "label_issues"}},
     "train.class_weight none": {"train": {"class_weight": "none"}},
+    "finetune.ema 0.9": {"finetune": {"ema": 0.9}},
+    "finetune.mix mixup": {"finetune": {"mix": "mixup"}},
+    "finetune.mix cutmix": {"finetune": {"mix": "cutmix"}},
 }
 
 
@@ -45,12 +49,16 @@ def measure(project, lever):
             f"{tuned['balanced_accuracy']:.3f} | {tuned['loss']:.3f} | {kept} | {seconds:.0f} |")
 
 
-def main(projects):
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("projects", nargs="+", type=Path)
+    parser.add_argument("--levers", nargs="+", choices=LEVERS, default=list(LEVERS), help="these levers only")
+    args = parser.parse_args()
     print("| set | lever | accuracy [95%] | balanced | log loss | head kept | seconds |\n|---|---|---|---|---|---|---|")
-    for project in map(Path, projects):
-        for lever in LEVERS:
+    for project in args.projects:
+        for lever in args.levers:
             print(measure(project, lever), flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -175,6 +175,8 @@ SCHEMA = {
         "views": number(0, MAX_VIEWS, integer=True),
         "min_val": number(0, integer=True),
         "schedule": choice("constant", "cosine"),
+        "ema": number(0, 1, open_high=True),
+        "mix": choice("none", "mixup", "cutmix"),
     },
     "augment": {
         "flip": choice("none", "horizontal", "vertical", "horizontal_and_vertical"),

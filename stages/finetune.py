@@ -15,7 +15,7 @@ the trained CNN, trained further here.
 import numpy as np
 
 from classifier.data import manifest
-from classifier.data.augment import augmentation
+from classifier.data.augment import augmentation, mixed, mixing
 from classifier.data.inputs import INPUT, batches, from_memmap
 from classifier.errors import run
 from classifier.files import write_json
@@ -65,7 +65,7 @@ def main():
         else:
             model = head if extractor is None else assemble(extractor, head)
         lr = schedule(p.finetune.schedule, p.finetune.lr, epochs, steps_per_epoch=-(-len(y_train) // t.batch_size))
-        model.compile(optimizer=optimizer(t.optimizer, lr, t.momentum), loss=loss_function(t.loss, t.label_smoothing),
+        model.compile(optimizer=optimizer(t.optimizer, lr, t.momentum, p.finetune.ema), loss=loss_function(t.loss, t.label_smoothing),
                       metrics=["accuracy"])
 
     def data(split, batch_size=t.batch_size, **options):
@@ -95,21 +95,24 @@ def main():
 
 
 def training_data(p, images, classes, data, bottom, folder):
-    """(train, val, seeds): the views at the cut under `bottom` (None: augment online)."""
+    """(train, val, seeds): the views at the cut under `bottom` (None: augment online),
+    mixed as finetune.mix says."""
     t, views = p.train, p.finetune.views
     count = len(manifest.rows(images, "train")[0])
     y_val = targets(manifest.rows(images, "val")[1], classes, t.loss)
+    mix = mixing(p.finetune.mix, t.seed)
+    mixes = [] if mix is None else [mix]  # random layers whose state EpochSeeds sets
     if bottom is None:
         augment = augmentation(p.augment, t.seed)
-        seeds = EpochSeeds(count, t.seed, [augment])
-        return data("train", augment=augment, order=seeds.order), data("val"), seeds
+        seeds = EpochSeeds(count, t.seed, [augment, *mixes])
+        return mixed(data("train", augment=augment, order=seeds.order), mix), data("val"), seeds
     augments = [augmentation(p.augment, t.seed + view) for view in range(views)]
     x_train, x_val = views_at_cut(bottom, data, count, len(y_val), folder, augments=augments,
                                   batch_size=t.batch_size, engine=p.runtime.engine)
     y_train = targets(manifest.rows(images, "train")[1], classes, t.loss)
-    seeds = EpochSeeds(count, t.seed, views=views)
+    seeds = EpochSeeds(count, t.seed, mixes, views=views)
     train = from_memmap(x_train, np.repeat(y_train, views, axis=0), t.batch_size, order=seeds.order)
-    return train, from_memmap(x_val, y_val, t.batch_size), seeds
+    return mixed(train, mix), from_memmap(x_val, y_val, t.batch_size), seeds
 
 
 def save(model, p, classes, temperature, report):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from classifier.training.finetuning import hurt
 
 
@@ -70,3 +71,75 @@ def test_label_smoothing_reaches_the_loss():
     sure = np.array([[1.0 - 1e-7, 1e-7]])
     assert float(smoothed(np.array([[1.0, 0.0]]), sure)) > 0.5  # smoothed targets punish certainty
     assert float(loss_function("categorical_crossentropy", 0.0)(np.array([[1.0, 0.0]]), sure)) < 1e-3
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A folder where fit() can keep its backup (fingerprinted by dvc.yaml and params.yaml)."""
+    for name in ("dvc.yaml", "params.yaml"):
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def fitted(steps, ema, epochs=1, patience=9):
+    """A linear model fitted by fit() for `epochs` epochs of `steps` batches of 16 rows, in order."""
+    import keras
+
+    from classifier.data.inputs import from_arrays
+    from classifier.training.fit import EpochSeeds, fit, optimizer
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16 * steps, 4)).astype("float32")
+    y = keras.utils.to_categorical(x[:, 0] > 0, 2)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=optimizer("sgd", 0.5, 0.0, ema), loss="categorical_crossentropy")
+    fit(model, from_arrays(x, y, 16), from_arrays(x, y, 16), seeds=EpochSeeds(len(x), 0), epochs=epochs,
+        patience=patience, log_dir="logs/finetune")
+    return model.get_weights()
+
+
+def test_ema_keeps_the_moving_average_of_the_weights(workdir):
+    # Keras' average starts at the weights after the first step, then moves by 1 - momentum per step.
+    first, second = fitted(1, 0.0)[0], fitted(2, 0.0)[0]
+    assert not np.allclose(first, second)
+    np.testing.assert_allclose(fitted(2, 0.25)[0], 0.25 * first + 0.75 * second, rtol=1e-5)
+
+
+def test_a_killed_run_with_ema_resumes_as_an_uninterrupted_one(workdir, monkeypatch):
+    import keras
+
+    whole = fitted(2, 0.5, epochs=3)
+    saved = keras.callbacks.BackupAndRestore.on_epoch_end
+
+    def killed(self, epoch, logs=None):
+        saved(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", killed)
+    with pytest.raises(KeyboardInterrupt):
+        fitted(2, 0.5, epochs=3)
+    monkeypatch.undo()
+    monkeypatch.chdir(workdir)
+    resumed = fitted(2, 0.5, epochs=3)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, resumed, strict=True))
+
+
+def test_mixup_and_cutmix_mix_the_training_batches_and_their_labels():
+    import keras
+
+    from classifier.data.augment import mixed, mixing
+    from classifier.data.inputs import from_arrays
+
+    x = np.stack([np.full((64, 64, 3), 200 * (i % 2), "uint8") for i in range(32)])  # black and white in turn
+    y = keras.utils.to_categorical(np.arange(32) % 2, 2)
+    assert mixing("none", 0) is None and mixed(from_arrays(x, y, 16), None) is not None
+    for name in ("mixup", "cutmix"):
+        images, labels = map(np.concatenate, zip(*mixed(from_arrays(x, y, 16), mixing(name, 0)).as_numpy_iterator()))
+        white = images.mean(axis=(1, 2, 3)) / 200  # the share of the white image in each mixed one
+        assert len(np.unique(white.round(3))) > 8  # mixed in many proportions
+        # Each label says how much of each class (CutMix's from its box before it is cut to whole pixels).
+        np.testing.assert_allclose(labels[:, 1], white, atol=0.04)
+        np.testing.assert_allclose(labels.sum(axis=1), 1, atol=1e-6)

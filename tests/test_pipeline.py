@@ -685,3 +685,13 @@ def test_outputs_round_trip_through_a_dvc_remote(baseline, tmp_path):
     assert (project / "data/features/test_x.npy").read_bytes() == before
     assert (project / "models/model.keras").exists()
     assert json.loads(dvc(project, "status", "--json").stdout) == {"scan": ["always changed"]}
+
+
+def test_finetune_with_cutmix_and_ema_trains_on_mixed_views(baseline, tmp_path):
+    project = workspace_copy(baseline, tmp_path / "copy")
+    set_params(project, {"finetune": {"mix": "cutmix", "ema": 0.5}})
+    stage(project, "finetune")
+    log = "logs/finetune/plots/metrics/train/loss.tsv"
+    mixed, plain = (pd.read_csv(folder / log, sep="\t")["loss"] for folder in (project, baseline))
+    assert (mixed > plain).all()  # mixed labels cannot be fitted as closely as plain ones
+    assert json.loads((project / "metrics/finetune.json").read_text())["finetune"]["epochs"] == 2

@@ -72,6 +72,24 @@ def warp(images, transforms):
     return out
 
 
+def mixing(name, seed):
+    """Keras' MixUp or CutMix layer for `finetune.mix`, or None."""
+    layers = {"mixup": keras.layers.MixUp, "cutmix": keras.layers.CutMix}
+    return layers[name](seed=seed, name=name) if name in layers else None
+
+
+def mixed(data, layer):
+    """Batches of (x, y) mixed by `layer` (sequentially: its seed state is the epoch's)."""
+    if layer is None:
+        return data
+
+    def mix(x, y):
+        out = layer({"images": x, "labels": y})
+        return out["images"], out["labels"]
+
+    return data.map(mix)
+
+
 def augmentation(augment, seed):
     """The layer for the `augment` section of params (identity when all are off)."""
     return RandomAffine(augment.flip, augment.rotation, augment.zoom, augment.translation, seed=seed, name="augmentation")

@@ -48,11 +48,14 @@ def strategy(name):
     return tf.distribute.get_strategy()
 
 
-def optimizer(name, lr, momentum):
-    """sgd (with momentum) or adam; lr a number or a schedule."""
+def optimizer(name, lr, momentum, ema=0.0):
+    """sgd (with momentum) or adam; lr a number or a schedule; `ema` > 0: the
+    optimizer keeps a moving average of the weights with that momentum, which
+    `fit` validates and keeps."""
+    average = {"use_ema": True, "ema_momentum": ema} if ema else {}
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
-    return keras.optimizers.Adam(learning_rate=lr)
+        return keras.optimizers.SGD(learning_rate=lr, momentum=momentum, **average)
+    return keras.optimizers.Adam(learning_rate=lr, **average)
 
 
 def schedule(name, lr, epochs, steps_per_epoch):
@@ -138,6 +141,8 @@ def fit(model, data, val, *, seeds, epochs, patience, log_dir, class_weight=None
     resumed epochs the same as an uninterrupted run's. Per-epoch metrics go to
     <log_dir>/plots/metrics/. With epochs 0 nothing is trained. `class_weight`
     ({class index: weight}) weighs each training image's loss, as Keras does.
+    With an optimizer that keeps a moving average of the weights, the average is
+    what is validated, stopped early on and kept (Keras' SwapEMAWeights).
     Returns {"seconds", "epochs"}.
     """
     log_dir = Path(log_dir)
@@ -146,6 +151,12 @@ def fit(model, data, val, *, seeds, epochs, patience, log_dir, class_weight=None
     done = json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
     # dvclive before BackupAndRestore: an epoch is logged before it counts as done.
     callbacks = [seeds, StopOnNaN(), EarlyStopping(folder, patience)]
+    if getattr(model.optimizer, "use_ema", False):
+        # First, so that every other callback sees the averaged weights at an epoch's end.
+        swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
+        # A backup is taken at an epoch's end, averaged weights in the model: the swap resumes from there.
+        swap._ema_weights_in_model = bool(done)
+        callbacks.insert(0, swap)
     start, ran = time.perf_counter(), 0
     with Live(str(log_dir), dvcyaml=None, save_dvc_exp=False, resume=bool(done)) as live:
         live.step = done  # one step per epoch (dvclive cannot tell "step 0 done" from "nothing done")
