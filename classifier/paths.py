@@ -29,6 +29,8 @@ TEST_PREDICTIONS = PLOTS / "test_predictions.csv"
 
 SPLITS = ("train", "val", "test")
 EXCLUDE = Path("data/exclude.csv")
+RELABEL = Path("data/relabel.csv")  # path,label: photos moved to another class after review
+REVIEWED = Path("data/reviewed.csv")  # path,finding,decision: the audit's cards decided
 SPLIT_REPORT = Path("metrics/split.json")
 AUDIT = Path("reports/audit")
 AUDIT_REPORT = Path("metrics/audit.json")

@@ -7,11 +7,15 @@ size and the input contract). Each format is run on every test image:
 metrics/export.json gets its test accuracy, its agreement with the Keras model
 (share of images with the same predicted class), the largest difference of any
 class probability, its size and the median latency of one image on this machine.
+Then the model card, models/export/README.md (classifier/report/card.py), from
+what the other stages measured.
 """
 
 import shutil
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from classifier import params
@@ -20,7 +24,18 @@ from classifier.data.inputs import batches
 from classifier.errors import run
 from classifier.files import read_json, write_json
 from classifier.model import backbones
-from classifier.paths import EXPORT, EXPORT_REPORT, MODEL, model_info
+from classifier.paths import (
+    AUDIT_REPORT,
+    CLEAN_REPORT,
+    EVAL_REPORT,
+    EXPORT,
+    EXPORT_REPORT,
+    MODEL,
+    PLOTS,
+    SPLIT_REPORT,
+    model_info,
+)
+from classifier.report import card
 from classifier.runtime import formats
 from classifier.runtime.checks import check_int8_input, compare, latency_ms
 
@@ -79,6 +94,17 @@ def main():
         print(f"export: {name:14} accuracy {report[name]['accuracy']:.4f}  agreement {report[name]['agreement']:.4f}  "
               f"max |diff| {largest[name]:.1e}  {report[name]['size_mb']:8.2f} MB  {report[name]['latency_ms']:.1f} ms/image")
     write_json(EXPORT_REPORT, report)
+    write_card(p, info, report, {name: Path(path).name for name, (path, _) in written.items()})
+
+
+def write_card(p, info, exported, files):
+    scores = read_json(EVAL_REPORT)
+    data_name = Path(p.data.local_dir).name if p.data.source == "local" else p.data.source
+    card.write(EXPORT / "README.md", info=info, weights=p.model.weights, scores=scores["finetune"],
+               recipe=scores["recipe"], split=read_json(SPLIT_REPORT), clean=read_json(CLEAN_REPORT),
+               audit=read_json(AUDIT_REPORT), exported=exported, files=files,
+               per_class=pd.read_csv(PLOTS / "per_class_finetune.csv"), data_name=data_name)
+    print(f"export: the model card is {EXPORT / 'README.md'}")
 
 
 if __name__ == "__main__":

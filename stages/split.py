@@ -2,26 +2,29 @@
 near-identical shots kept on one side (split.group), or the split the photos came in.
 
 Images listed in data/exclude.csv (path,reason: what you agreed with after the
-audit) leave every split. Writes data/split/manifest.csv (path,label,split,group)
-and metrics/split.json: images per split and where each split came from
-(drawn, given, carved from train), the training split's imbalance (largest
-class / smallest), near-duplicate groups, excluded images.
+audit) leave every split; those in data/relabel.csv (path,label) move to that
+class (the file stays in its folder: the manifest's label is what counts).
+Writes data/split/manifest.csv (path,label,split,group) and metrics/split.json:
+images per split and where each split came from (drawn, given, carved from
+train), how many were excluded and relabelled, the training split's imbalance
+(largest class / smallest), near-duplicate groups.
 """
 
 from classifier import params
-from classifier.data.splitting import check_counts, excluded, list_images, near_duplicates, split
+from classifier.data.splitting import check_counts, excluded, list_images, near_duplicates, relabelled, split
 from classifier.errors import run
 from classifier.files import read_json, write_json
-from classifier.paths import EXCLUDE, GIVEN_SPLITS, MANIFEST, SPLIT_REPORT
+from classifier.paths import EXCLUDE, GIVEN_SPLITS, MANIFEST, RELABEL, SPLIT_REPORT
 
 
-def report(manifest, origin, dropped):
+def report(manifest, origin, dropped, moved):
     counts = manifest.groupby("split", sort=False).size()
     train = manifest[manifest.split == "train"].label.value_counts()
     sizes = manifest.group.value_counts()
     return {
         "images": len(manifest),
         "excluded": len(dropped),
+        "relabelled": len(moved),
         **{name: int(n) for name, n in counts.items()},
         "imbalance": round(float(train.max() / train.min()), 3),
         "near_duplicate_groups": int((sizes > 1).sum()),
@@ -34,17 +37,20 @@ def report(manifest, origin, dropped):
 def main():
     p = params.load()
     images = list_images(read_json(GIVEN_SPLITS)["splits"])
-    dropped = excluded(images)
+    dropped, moved = excluded(images), relabelled(images)
+    moved = {path: label for path, label in moved.items() if path not in dropped}
     images = images[~images.path.isin(dropped)].reset_index(drop=True)
+    images["label"] = images.path.map(moved).fillna(images.label)
     check_counts(images)
     images["group"] = near_duplicates(images.phash) if p.split.group == "duplicates" else range(len(images))
     manifest, origin = split(images, {"val": p.split.val, "test": p.split.test}, p.split.seed)
     MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     manifest.to_csv(MANIFEST, index=False)
-    summary = report(manifest, origin, dropped)
+    summary = report(manifest, origin, dropped, moved)
     write_json(SPLIT_REPORT, summary)
     print("split: " + ", ".join(f"{name} {summary[name]} ({origin[name]})" for name in origin)
-          + f"; {len(dropped)} excluded ({EXCLUDE}); {summary['near_duplicate_groups']} groups of near-identical shots")
+          + f"; {len(dropped)} excluded ({EXCLUDE}), {len(moved)} relabelled ({RELABEL}); "
+          + f"{summary['near_duplicate_groups']} groups of near-identical shots")
     if summary["groups_across_splits"]:
         print(f"split: {summary['groups_across_splits']} groups of near-identical shots lie in two of the given splits "
               "(the audit lists the pairs)")

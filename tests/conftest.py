@@ -183,6 +183,14 @@ def reproduced(directory, data_dir, overrides=()):
     return project
 
 
+def browser():
+    """Debian's Chromium (which .ci/run installs), or skip."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("no Chromium here: apt-get install chromium")
+
+
 def workspace_copy(project, target):
     """The project's files without Git, DVC's cache and the exported models:
     enough to run a stage by hand (`python -m stages.X`) without touching `project`."""

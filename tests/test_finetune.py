@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from conftest import ROOT
 from classifier.training.finetuning import hurt
+from conftest import ROOT
 
 
 def val_split(images=600, seed=0):

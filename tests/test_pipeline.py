@@ -20,7 +20,7 @@ from PIL import Image
 from classifier.cli import predict
 from classifier.data.inputs import batches
 from classifier.model import backbones
-from conftest import ROOT, dvc, environment, make_hostile, set_params, sh, stage, tool, workspace_copy
+from conftest import ROOT, browser, dvc, environment, make_hostile, set_params, sh, stage, tool, workspace_copy
 
 # Every test here reads the one session-wide `baseline` project (see conftest);
 # `--dist loadfile` keeps them on one worker, which builds it once.
@@ -154,13 +154,6 @@ addEventListener("unhandledrejection", e => report(String(e.reason)));
 </script>"""
 
 
-def browser():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    pytest.skip("no Chromium here: apt-get install chromium")
-
-
 def with_local_scripts(html, folder):
     """DVC's page loads Vega from a CDN; use the same versions from the npm registry instead."""
     scripts = CDN_SCRIPT.findall(html)
@@ -258,6 +251,41 @@ def test_labels_travel_with_the_model(baseline):
     info = json.loads((export / "model.json").read_text())
     assert (export / "labels.txt").read_text().splitlines() == info["classes"] == ["cat", "dog"]
     assert info["image_size"] == 32 and info["input"]["dtype"] == "uint8"
+
+
+def test_model_card_reports_what_the_stages_measured(baseline):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(baseline / "models/export/README.md")
+    scores = json.loads((baseline / "metrics/eval.json").read_text())["finetune"]
+    exported = json.loads((baseline / "metrics/export.json").read_text())
+    results = {result.metric_name: result.metric_value for result in card.data.eval_results}
+    assert results == {"accuracy": round(scores["accuracy"], 4), "balanced accuracy": round(scores["balanced_accuracy"], 4),
+                       "macro F1": round(scores["f1"], 4)}
+    low, high = scores["accuracy_ci95"]["low"], scores["accuracy_ci95"]["high"]
+    assert f"Test accuracy {scores['accuracy']:.3f} [{low:.3f}, {high:.3f}]" in card.text
+    assert "Classes, in output order: `cat`, `dog`." in card.text
+    assert f"temperature of {scores['calibration']['temperature']:.3f}" in card.text
+    for name, figures in exported.items():  # a row per format: its accuracy and size
+        assert re.search(rf"\| {name} +\| +{figures['accuracy']:.3f} \|.*\| +{figures['size_mb']:.3f} \|", card.text), name
+    assert "trained from random weights" in card.text  # the tests' model.weights: none
+    assert f"`finetune.epochs`: {json.loads((baseline / 'metrics/eval.json').read_text())['recipe']['finetune.epochs']}" \
+        in card.text
+
+
+def test_dvc_artifacts_get_downloads_a_registered_version(baseline, tmp_path):
+    """The model registry as a user meets it: a clone whose DVC remote holds the outputs,
+    a version registered with a Git tag (as `gto register` or DVC Studio writes it)."""
+    clone = tmp_path / "clone"
+    sh(tmp_path, "git", "clone", "-q", str(baseline), str(clone))
+    shutil.copytree(baseline / ".dvc/cache", tmp_path / "storage")  # a local remote: the same layout as a cache
+    dvc(clone, "remote", "add", "-d", "storage", str(tmp_path / "storage"))
+    sh(clone, "git", "commit", "-qam", "a DVC remote")
+    sh(clone, "git", "tag", "-a", "image-classifier@v1.0.0", "-m", "Registering artifact image-classifier version v1.0.0")
+    dvc(tmp_path, "artifacts", "get", str(clone), "image-classifier", "-o", "downloaded")
+    for file in (baseline / "models/export").rglob("*"):
+        if file.is_file():
+            assert (tmp_path / "downloaded" / file.relative_to(baseline / "models/export")).read_bytes() == file.read_bytes()
 
 
 # What follows reads the exported files as a user would: nothing from `stages` or `classifier`.

@@ -121,3 +121,24 @@ def test_near_identical_shots_stay_in_one_split(tmp_path):
     assert drawn[["path", "label", "split"]].equals(expected[["path", "label", "split"]])
     assert (by_burst(drawn).split.nunique() > 1).any()  # drawn one by one, some bursts do straddle
     assert np.array_equal(np.sort(drawn.group), np.arange(len(drawn)))
+
+
+def test_relabelled_photos_move_class_and_bad_lines_stop(tmp_path):
+    make_images(tmp_path / "photos", per_class=12)
+    project = new_project(tmp_path / "project", tmp_path / "photos")
+    dvc(project, "repro", "split")
+    before = pd.read_csv(project / "data/split/manifest.csv")
+    moved = before[before.label == "cat"].path.iloc[0]
+    excluded = before.path.iloc[-1]
+    (project / "data/relabel.csv").write_text(f"path,label\n{moved},dog\n{excluded},cat\n")
+    (project / "data/exclude.csv").write_text(f"path,reason\n{excluded},blurred\n")
+    result = dvc(project, "repro", "split")
+    assert "1 excluded (data/exclude.csv), 1 relabelled (data/relabel.csv)" in result.output
+    after = pd.read_csv(project / "data/split/manifest.csv")
+    assert after.set_index("path").label[moved] == "dog" and excluded not in set(after.path)
+    assert (after.label == "dog").sum() == (before.label == "dog").sum()  # one moved in, one excluded
+    assert json.loads((project / "metrics/split.json").read_text())["relabelled"] == 1
+
+    (project / "data/relabel.csv").write_text(f"path,label\n{moved},owl\n")
+    result = stage(project, "split", check=False)
+    assert result.returncode != 0 and "data/relabel.csv: 'owl' is not a class (classes: cat, dog)" in result.stderr

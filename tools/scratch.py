@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "classifier", ".dvc/config", ".dvcignore", ".gitignore", "data/exclude.csv")
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "classifier", ".dvc/config", ".dvcignore", ".gitignore", "data/exclude.csv",
+                 "data/relabel.csv", "data/reviewed.csv")
 
 
 def merge(base, overrides):

@@ -10,7 +10,7 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import train_test_split
 
 from classifier.errors import UserError
-from classifier.paths import CLEAN_IMAGES, EXCLUDE, HASHES, SPLITS, given_split
+from classifier.paths import CLEAN_IMAGES, EXCLUDE, HASHES, RELABEL, SPLITS, given_split
 
 # pHashes this many bits apart or fewer are one shot. Measured on the 5,000
 # dogs-vs-cats photos: their re-saved copies differ by 0 bits, the nearest
@@ -49,6 +49,26 @@ def excluded(images):
             f"(paths look like {images.path.iloc[0]}, as in reports/audit/*.csv)"
         )
     return set(listed.path)
+
+
+def relabelled(images):
+    """data/relabel.csv as {path: label} (a path listed twice: its last line); every
+    path must be a clean image and every label a class."""
+    if not RELABEL.exists():
+        return {}
+    try:
+        listed = pd.read_csv(RELABEL, dtype=str)
+    except pd.errors.EmptyDataError:
+        return {}
+    if not {"path", "label"} <= set(listed.columns):
+        raise UserError(f"{RELABEL}: needs a header line `path,label` (found: {', '.join(listed.columns)})")
+    unknown = sorted(set(listed.path) - set(images.path))
+    if unknown:
+        raise UserError(f"{RELABEL}: {len(unknown)} path(s) are not clean images, e.g. {unknown[0]}")
+    strange = sorted(set(listed.label) - set(images.label))
+    if strange:
+        raise UserError(f"{RELABEL}: '{strange[0]}' is not a class (classes: {', '.join(sorted(set(images.label)))})")
+    return dict(zip(listed.path, listed.label))
 
 
 def check_counts(images):

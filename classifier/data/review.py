@@ -1,0 +1,119 @@
+"""The review of the audit: its findings as cards, and the decisions taken on
+them written back as ordinary changes to tracked files.
+
+- data/exclude.csv (path,reason): photos that leave every split (`split` reads it);
+- data/relabel.csv (path,label): photos that move to another class (`split` reads it);
+- data/reviewed.csv (path,finding,decision): every card decided (exclude,
+  relabel or keep), so that it does not come back after the next audit.
+
+Each file is rewritten whole, to a temporary file then renamed, so that a crash
+leaves the old file or the new one, never half; earlier lines are kept.
+"""
+
+import csv
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from classifier.errors import UserError
+from classifier.paths import AUDIT, CLEAN_IMAGES, EXCLUDE, RELABEL, REVIEWED
+
+HEADERS = {EXCLUDE: ["path", "reason"], RELABEL: ["path", "label"], REVIEWED: ["path", "finding", "decision"]}
+
+
+def read(file):
+    """The file's rows as a DataFrame of strings (its header alone where it is missing or empty)."""
+    try:
+        return pd.read_csv(file, dtype=str, keep_default_na=False)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return pd.DataFrame(columns=HEADERS[file])
+
+
+def append(file, row):
+    """Add one line to `file`, atomically: a temporary file in the same folder, renamed over it."""
+    text = file.read_text() if file.exists() else ""
+    if not text.strip():
+        text = ",".join(HEADERS[file]) + "\n"
+    elif not text.endswith("\n"):
+        text += "\n"
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow(row)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text + line.getvalue())
+        if file.exists():
+            shutil.copymode(file, temporary)  # mkstemp's file is private to its owner
+        os.replace(temporary, file)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def classes():
+    return sorted(folder.name for folder in CLEAN_IMAGES.iterdir() if folder.is_dir())
+
+
+def check_clean(path):
+    """`path` as the audit writes it (data/clean/images/<class>/...), or UserError."""
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(CLEAN_IMAGES.resolve()) or not resolved.is_file():
+        raise UserError(f"{path} is not a clean image (paths look like {CLEAN_IMAGES}/<class>/<file>)")
+    return path
+
+
+def exclude(path, finding, reason):
+    if check_clean(path) not in set(read(EXCLUDE).path):
+        append(EXCLUDE, [path, reason])
+    append(REVIEWED, [path, finding, "exclude"])
+
+
+def relabel(path, finding, label):
+    if label not in classes():
+        raise UserError(f"'{label}' is not a class (classes: {', '.join(classes())})")
+    append(RELABEL, [check_clean(path), label])
+    append(REVIEWED, [path, finding, "relabel"])
+
+
+def keep(path, finding):
+    append(REVIEWED, [check_clean(path), finding, "keep"])
+
+
+def card(finding, path, label, split, detail, suggestion="", other=""):
+    return {"finding": finding, "path": path, "label": label, "split": split, "detail": detail,
+            "suggestion": suggestion, "other": other}
+
+
+def cards():
+    """Every finding of the last audit, one card each: finding, path (the clean image
+    a decision acts on), label, split, detail, suggestion (a label, or ""), other
+    (a second photo to show beside it, or "")."""
+    def rows(name):
+        return read(AUDIT / f"{name}.csv").to_dict("records") if (AUDIT / f"{name}.csv").exists() else []
+
+    return [
+        *(card("label_issue", r["path"], r["label"], r["split"], f"cleanlab suggests {r['suggestion']} "
+               f"(label quality {r['score']})", suggestion=r["suggestion"]) for r in rows("label_issues")),
+        # A pair: the decision is about the second photo; the first is shown beside it.
+        *(card("near_duplicate", r["duplicate_path"], r["duplicate_label"], r["duplicate_split"],
+               f"near-identical to {r['path']} ({r['split']}, {r['label']}); similarity {r['similarity']}",
+               other=r["path"]) for r in rows("near_duplicates")),
+        *(card("outlier", r["path"], r["label"], r["split"], f"least like the rest (score {r['score']})")
+          for r in rows("outliers")),
+        # The clean image kept; the copy under the other label was dropped by clean.
+        *(card("conflict", r["kept"], r["kept_label"], "", f"the same picture came in as {r['label']} too "
+               f"({r['path']}, dropped by clean)", suggestion=r["label"], other=r["path"]) for r in rows("conflicts")),
+    ]
+
+
+def queue():
+    """(cards not yet decided, how many cards in all)."""
+    done = set(zip(read(REVIEWED).path, read(REVIEWED).finding))
+    found = cards()
+    return [card for card in found if (card["path"], card["finding"]) not in done], len(found)
+

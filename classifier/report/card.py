@@ -1,0 +1,147 @@
+"""The model card that `export` writes beside the exported model (models/export/README.md):
+Hugging Face's format, YAML metadata with `model-index` results (huggingface_hub's
+ModelCard), then what the model is, its data, its test scores with their
+intervals, its calibration, each exported format, the recipe, and its limits.
+`huggingface-cli upload <repo> models/export` publishes the folder as it is.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+SHOWN_CLASSES = 20  # per-class rows in the card: the worst recalls first
+
+
+def interval(scores, name):
+    low, high = scores[f"{name}_ci95"]["low"], scores[f"{name}_ci95"]["high"]
+    return f"{scores[name]:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def origin(weights):
+    """How the backbone started, from model.weights."""
+    if weights == "imagenet":
+        return "pre-trained on ImageNet"
+    return "trained from random weights" if weights == "none" else f"started from the weights in {Path(weights).name}"
+
+
+def metadata(name, info, scores, test_images, data_name, formats):
+    """Hugging Face's metadata: tags, and the test scores as `model-index` results."""
+    def result(metric, value, metric_name):
+        return EvalResult(task_type="image-classification", dataset_type="imagefolder", dataset_name=data_name,
+                          dataset_split=f"test ({test_images} photos)", metric_type=metric, metric_value=round(value, 4),
+                          metric_name=metric_name)
+
+    return ModelCardData(
+        model_name=name, library_name="keras", pipeline_tag="image-classification",
+        tags=["image-classification", "keras", "dvc", info["backbone"], *formats],
+        eval_results=[result("accuracy", scores["accuracy"], "accuracy"),
+                      result("accuracy", scores["balanced_accuracy"], "balanced accuracy"),
+                      result("f1", scores["f1"], "macro F1")],
+    )
+
+
+def table(frame):
+    return frame.to_markdown(index=False, floatfmt=".3f")
+
+
+def data_section(split, clean, audit):
+    sizes = ", ".join(f"{split[name]} {name} ({split['origin'][name]})" for name in split["origin"])
+    relabelled = split.get("relabelled", 0)
+    return f"""## Data
+
+{clean['total']} photos came in; {clean['kept']} passed `clean` (the others could not be read safely or
+were copies: `metrics/clean.json`); {split['excluded']} were excluded and {relabelled} relabelled after
+review (`data/exclude.csv`, `data/relabel.csv`). Split: {sizes}; near-identical shots stay on one
+side ({split['near_duplicate_groups']} groups). Largest class / smallest in training: {split['imbalance']}.
+
+The audit (cleanlab on cross-validated probabilities of the cached features) found
+{audit['label_issues']} likely label issues, {audit['near_duplicate_pairs']} near-duplicate pairs,
+{audit['outliers']} outliers and {audit['conflicts']} conflicts; near-duplicates across splits:
+val {audit['leakage']['val']}, test {audit['leakage']['test']}.
+"""
+
+
+def scores_section(scores, per_class):
+    rows = [("accuracy", interval(scores, "accuracy")),
+            ("balanced accuracy", interval(scores, "balanced_accuracy")),
+            ("macro F1", f"{scores['f1']:.3f}"), ("log loss", f"{scores['loss']:.3f}")]
+    rows += [(name, interval(scores, name)) for name in ("top5_accuracy",) if name in scores]
+    if "tta" in scores:
+        rows.append(("accuracy, flip-averaged", interval(scores["tta"], "accuracy")))
+    worst = scores["worst_class"]
+    shown = per_class.head(SHOWN_CLASSES)
+    more = f" ({SHOWN_CLASSES} worst of {len(per_class)}; all in `plots/per_class_finetune.csv`)" \
+        if len(per_class) > SHOWN_CLASSES else ""
+    calibration = scores["calibration"]
+    return f"""## Test scores
+
+On the test split, with 95% intervals (Wilson's; balanced accuracy by bootstrap):
+
+{table(pd.DataFrame(rows, columns=["metric", "value"]))}
+
+Worst class: {worst['name']} (recall {worst['recall']:.3f} of {worst['support']}).
+
+### Per class{more}
+
+{table(shown)}
+
+### Calibration
+
+The confidences are divided by a temperature of {calibration['temperature']:.3f}, fitted on
+{calibration['val_images']} validation photos: expected calibration error {calibration['ece']:.4f}
+before, {calibration['ece_calibrated']:.4f} after.
+"""
+
+
+def formats_section(exported):
+    rows = [{"format": name, "test accuracy": entry["accuracy"], "agreement with Keras": entry["agreement"],
+             "size (MB)": entry["size_mb"], "ms per photo": entry["latency_ms"]}
+            for name, entry in exported.items()]
+    return f"""## Exported formats
+
+Each takes a photo's uint8 pixels, resized (model.json: `input`), and returns one probability per class
+in the order of `labels.txt`; each was run on every test photo:
+
+{table(pd.DataFrame(rows))}
+"""
+
+
+def write(path, *, info, weights, scores, recipe, split, clean, audit, exported, files, per_class, data_name):
+    """Write the card to `path`; `exported` is export's report, `files` each format's file name."""
+    name = f"{info['backbone']}-{len(info['classes'])}-classes"
+    classes = ", ".join(f"`{label}`" for label in info["classes"])
+    settings = "\n".join(f"- `{key}`: {value}" for key, value in recipe.items())
+    body = f"""
+# {name}
+
+An image classifier: {info['backbone']} {origin(weights)}, fine-tuned on {split['train']} photos
+of {len(info['classes'])} classes by a reproducible DVC pipeline (`dvc repro`), at {info['image_size']} x
+{info['image_size']} pixels. Test accuracy {interval(scores, 'accuracy')}.
+
+Classes, in output order: {classes}.
+
+{data_section(split, clean, audit)}
+{scores_section(scores, per_class)}
+{formats_section(exported)}
+## Recipe
+
+What ran (params.yaml with every `auto` resolved):
+
+{settings}
+
+## Use
+
+```bash
+python -m classifier.cli.predict --model models/export/{next(iter(files.values()))} photo.jpg
+```
+
+Exported: {", ".join(f"`{file}`" for file in files.values())}; `labels.txt` names the outputs in order.
+
+Intended use: sorting photos like the ones it was trained on ({data_name}) into these classes.
+Limitations: the scores above hold for photos drawn like the test split, from the same source;
+photos of other classes are still given one of these; photos unlike the training ones (other
+cameras, light, framing) may score lower. The test split is small where the intervals are wide.
+"""
+    data = metadata(name, info, scores, split["test"], data_name, sorted({"tflite" if f.startswith("tflite") else f for f in files}))
+    ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").save(path)
