@@ -129,6 +129,14 @@ def overlay(axis, image, heatmap, title):
     axis.axis("off")
 
 
+def blend(image, heatmap, alpha=0.4):
+    """uint8 RGB pixels: the image with its Grad-CAM heatmap (jet colours) stretched over it."""
+    image = np.asarray(image, dtype="float32")
+    heat = Image.fromarray(np.uint8(heatmap * 255)).resize(image.shape[1::-1], Image.Resampling.BILINEAR)
+    colours = plt.cm.jet(np.asarray(heat) / 255.0)[..., :3] * 255
+    return np.uint8((1 - alpha) * image + alpha * colours)
+
+
 def explanation(photo, heatmap, title, path):
     """One photo, and beside it its Grad-CAM heatmap over it (predict --explain)."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(8, 4.3))

@@ -1,0 +1,175 @@
+"""A local web app (Gradio): try the model on photos, review the audit's findings,
+read the model card.
+
+    python -m classifier.cli.app [--host 127.0.0.1] [--port 7860] [--model models/model.keras]
+
+- Try: drop or pick photos; each gets its top classes with calibrated confidence
+  and, with the Keras model, its Grad-CAM overlay. Uploads go through predict's
+  checks (a hostile file is an error row; the server keeps serving), and no
+  upload may be larger than clean.max_bytes.
+- Review: the audit's findings as cards; Exclude, Relabel to ... and Keep are
+  written at once to data/exclude.csv, data/relabel.csv and data/reviewed.csv
+  (classifier/data/review.py); `dvc exp run` then shows their effect.
+- Model: models/export/README.md, the model card that `export` writes.
+
+Offline: bound to 127.0.0.1, no usage analytics, the theme's fonts served by
+the app itself, no server-side rendering (tests/test_app.py loads the page with
+every other address blocked).
+"""
+
+import argparse
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio reads it: no calls home
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from classifier.cli import predict  # noqa: E402
+from classifier.data import review  # noqa: E402
+from classifier.errors import UserError, run  # noqa: E402
+from classifier.paths import EXPORT, MODEL  # noqa: E402
+
+TOP = 3  # classes shown per photo
+COLUMNS = ["photo", "label", "confidence", f"top {TOP}", "error"]
+
+
+class Labeller:
+    """Photos -> (overlays with captions, one table row each), as `predict` labels them."""
+
+    def __init__(self, model_path):
+        self.model, self.info = predict.load_predictor(model_path)
+        self.keras_model = getattr(self.model, "__self__", None)  # a .keras file: Grad-CAM can run
+        self.limits = predict.limits()
+
+    def label(self, path):
+        """(overlay or None, table row) for one file."""
+        from classifier.report import figures, gradcam
+
+        name = os.path.basename(path)
+        line, pixels = predict.prepare((path, None), self.info["image_size"], *self.limits)
+        if pixels is None:
+            return None, [name, "", "", "", line["error"]]
+        scores = predict.classify(self.model, self.info, pixels[None], flip=False)[0]
+        ranked = scores.argsort()[::-1][:TOP]
+        classes = self.info["classes"]
+        top = ", ".join(f"{classes[i]} {scores[i]:.1%}" for i in ranked)
+        label, confidence = classes[ranked[0]], f"{scores[ranked[0]]:.1%}"
+        image = pixels
+        if self.keras_model is not None:
+            image = figures.blend(pixels, gradcam.heatmaps(self.keras_model, pixels[None])[0][0])
+        return (image, f"{label} {confidence}"), [name, label, confidence, top, ""]
+
+    def __call__(self, files):
+        labelled = [self.label(file) for file in files or []]
+        return [shown for shown, _ in labelled if shown], [row for _, row in labelled]
+
+
+def photo(path):
+    """A finding's photo as pixels, or None (its file may be gone since the audit)."""
+    try:
+        with Image.open(path) as image:
+            image.thumbnail((512, 512))
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError):
+        return None
+
+
+def show(message=""):
+    """What the Review view shows for the first card not yet decided."""
+    waiting, total = review.queue()
+    progress = f"**{total - len(waiting)} of {total} findings reviewed.** {message}"
+    if not waiting:
+        return progress, "", "", "Nothing left to review.", None, None, gr.update(choices=[], value=None)
+    card = waiting[0]
+    about = (f"**{card['finding'].replace('_', ' ')}**: `{card['path']}`, labelled **{card['label']}**"
+             f"{', ' + card['split'] if card['split'] else ''}. {card['detail']}.")
+    other = photo(card["other"]) if card["other"] else None
+    choices = review.classes()
+    return (progress, card["finding"], card["path"], about, photo(card["path"]), other,
+            gr.update(choices=choices, value=card["suggestion"] or None))
+
+
+def decide(action):
+    """A Review button's handler: record the decision, then show the next card."""
+
+    def handler(finding, path, label=None):
+        if not path:
+            return show("Nothing to decide.")
+        try:
+            if action == "exclude":
+                review.exclude(path, finding, f"{finding} (reviewed)")
+            elif action == "relabel":
+                review.relabel(path, finding, label)
+            else:
+                review.keep(path, finding)
+        except UserError as error:
+            return show(f"Not saved: {error}")
+        return show(f"Saved: {action} {path}.")
+
+    return handler
+
+
+def model_card():
+    card = EXPORT / "README.md"
+    if not card.exists():
+        return f"No model card yet: `dvc repro` writes it to {card}."
+    from huggingface_hub import ModelCard
+
+    return ModelCard.load(card).text
+
+
+def build(model_path=MODEL):
+    """The app's three views, as Gradio Blocks."""
+    labeller = Labeller(model_path)
+    with gr.Blocks(title="Image classifier", analytics_enabled=False) as app:
+        with gr.Tab("Try"):
+            files = gr.File(label="Photos", file_count="multiple", file_types=["image"])
+            run_button = gr.Button("Label them", variant="primary")
+            gallery = gr.Gallery(label="Where the model looked (Grad-CAM)", columns=4)
+            table = gr.Dataframe(headers=COLUMNS, label="Labels", interactive=False)
+            run_button.click(labeller, files, [gallery, table], api_name="label")
+            files.upload(labeller, files, [gallery, table], api_name=False)
+        with gr.Tab("Review"):
+            progress = gr.Markdown()
+            with gr.Row():
+                finding = gr.Textbox(label="Finding", interactive=False)
+                path = gr.Textbox(label="Photo", interactive=False)
+            about = gr.Markdown()
+            with gr.Row():
+                image = gr.Image(label="This photo", interactive=False)
+                other = gr.Image(label="The other photo", interactive=False)
+            with gr.Row():
+                exclude = gr.Button("Exclude", variant="stop")
+                label = gr.Dropdown(label="Relabel to", choices=[], allow_custom_value=False)
+                relabel = gr.Button("Relabel")
+                keep = gr.Button("Keep")
+            shown = [progress, finding, path, about, image, other, label]
+            exclude.click(decide("exclude"), [finding, path], shown, api_name="exclude")
+            relabel.click(decide("relabel"), [finding, path, label], shown, api_name="relabel")
+            keep.click(decide("keep"), [finding, path], shown, api_name="keep")
+            app.load(show, None, shown, api_name=False)
+        with gr.Tab("Model"):
+            gr.Markdown(model_card())
+    return app
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default %(default)s)")
+    parser.add_argument("--model", default=str(MODEL), help="the model (default %(default)s; Grad-CAM needs a .keras file)")
+    args = parser.parse_args()
+    launch(build(args.model), args.host, args.port)
+
+
+def launch(app, host, port, **options):
+    """Serve `app`; uploads are bounded by clean.max_bytes, as `predict` reads files."""
+    max_bytes = predict.limits()[2]
+    return app.launch(server_name=host, server_port=port, max_file_size=max_bytes, ssr_mode=False,
+                      show_error=True, **options)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,199 @@
+"""The app (`python -m classifier.cli.app`), served from a copy of the baseline
+project with every address but 127.0.0.1 blocked, in headless Chromium (Debian's,
+driven by Playwright) and through Gradio's own client."""
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import requests
+from conftest import browser, set_params, workspace_copy
+
+# The server runs with its sockets guarded: a connection or name lookup for
+# anything but this machine is refused and written to the log the tests read.
+GUARD = """
+import runpy, socket, sys
+log = open(sys.argv.pop(1), "a", buffering=1)
+LOCAL = ("127.0.0.1", "::1", "localhost")
+connect, getaddrinfo = socket.socket.connect, socket.getaddrinfo
+def guarded_connect(self, address):
+    if isinstance(address, tuple) and address[0] not in LOCAL:
+        log.write(f"connect {address[0]}\\n")
+        raise OSError("network blocked by the test")
+    return connect(self, address)
+def guarded_getaddrinfo(host, *args, **kwargs):
+    if host not in LOCAL and host is not None:
+        log.write(f"lookup {host}\\n")
+        raise socket.gaierror("network blocked by the test")
+    return getaddrinfo(host, *args, **kwargs)
+socket.socket.connect, socket.getaddrinfo = guarded_connect, guarded_getaddrinfo
+runpy.run_module("classifier.cli.app", run_name="__main__")
+"""
+
+
+MAX_BYTES = 300_000  # clean.max_bytes in the app's project: the largest upload
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def findings(project):
+    """Two label issues and a near-duplicate pair, on real clean images of the project (and no other finding)."""
+    manifest = pd.read_csv(project / "data/split/manifest.csv")
+    cats, dogs = manifest[manifest.label == "cat"].path.tolist(), manifest[manifest.label == "dog"].path.tolist()
+    audit = project / "reports/audit"
+    (audit / "label_issues.csv").write_text(
+        f"path,split,label,suggestion,score\n{cats[0]},train,cat,dog,0.01\n{dogs[0]},train,dog,cat,0.02\n")
+    (audit / "near_duplicates.csv").write_text(
+        "path,split,label,duplicate_path,duplicate_split,duplicate_label,similarity\n"
+        f"{cats[1]},train,cat,{cats[2]},test,cat,0.99\n")
+    (audit / "outliers.csv").write_text("path,split,label,score\n")
+
+
+@pytest.fixture(scope="module")
+def app(baseline, tmp_path_factory):
+    """(project, url, server log): the app serving a copy of the baseline project."""
+    project = workspace_copy(baseline, tmp_path_factory.mktemp("app") / "project")
+    set_params(project, {"clean": {"max_bytes": MAX_BYTES}})
+    shutil.copytree(baseline / "models/export", project / "models/export")  # the model card
+    findings(project)
+    port, log = free_port(), project.parent / "network.log"
+    server = subprocess.Popen([sys.executable, "-c", GUARD, str(log), "--port", str(port)], cwd=project,
+                              stdout=subprocess.DEVNULL, stderr=(project.parent / "server.err").open("w"))
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(240):
+        try:
+            if requests.get(url, timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            assert server.poll() is None, (project.parent / "server.err").read_text()[-3000:]
+            time.sleep(0.5)
+    yield project, url, log
+    server.terminate()
+    server.wait(30)
+
+
+@pytest.fixture(scope="module")
+def page(app):
+    """A headless Chromium page on the app, whose host resolver knows no other machine;
+    every request it makes is recorded in page.requests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=browser(), args=["--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"])
+        page = chromium.new_page()
+        page.requests = []
+        page.on("request", lambda request: page.requests.append(request.url))
+        page.set_default_timeout(60_000)
+        page.goto(app[1])
+        yield page
+        chromium.close()
+
+
+def expected(project, photo):
+    """The fine-tuned model's label and calibrated confidence for a test photo, as evaluate wrote them."""
+    table = pd.read_csv(project / "plots/test_predictions.csv").set_index("path")
+    return table.finetune[photo], f"{table.finetune_calibrated[photo]:.1%}"
+
+
+def test_nothing_leaves_the_machine(app, page):
+    _, url, log = app
+    page.get_by_role("tab", name="Model").click()
+    page.get_by_text("Test scores").wait_for()  # the card, rendered
+    assert page.requests and all(request.startswith(url) for request in page.requests)
+    assert not log.exists() or log.read_text() == ""
+
+
+def upload(page, path):
+    page.get_by_role("tab", name="Try").click()
+    page.locator("input[type=file]").first.set_input_files(str(path))
+
+
+def row(page, name):
+    """The text of the Labels table's row for file `name`, once it shows."""
+    cell = page.get_by_role("gridcell", name=name, exact=True)
+    found = page.get_by_role("row").filter(has=cell, visible=True).first
+    found.wait_for()
+    return found.inner_text()
+
+
+def test_an_uploaded_photo_gets_its_label_and_a_hostile_one_an_error(app, page, tmp_path):
+    project = app[0]
+    photo = pd.read_csv(project / "plots/test_predictions.csv").path[0]
+    label, confidence = expected(project, photo)
+    upload(page, project / photo)
+    assert re.search(rf"\b{label}\s+{re.escape(confidence)}", row(page, photo.rsplit("/", 1)[1]))
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 20)
+    upload(page, bad)
+    assert "corrupt" in row(page, "bad.jpg")
+
+    other = pd.read_csv(project / "plots/test_predictions.csv").path.iloc[-1]
+    upload(page, project / other)  # the server kept serving
+    assert expected(project, other)[0] in row(page, other.rsplit("/", 1)[1])
+
+
+def test_review_buttons_write_the_decisions(app, page):
+    project = app[0]
+    page.get_by_role("tab", name="Review").click()
+    page.get_by_text("0 of 3 findings reviewed").wait_for()
+    photo = page.get_by_label("Photo")
+    first = photo.input_value()
+    page.get_by_role("button", name="Exclude").click()
+    page.get_by_text("1 of 3 findings reviewed").wait_for()
+    assert f"{first},label_issue (reviewed)" in (project / "data/exclude.csv").read_text()
+
+    second = photo.input_value()
+    assert second != first
+    page.get_by_label("Relabel to").click()
+    page.get_by_role("option", name="dog").click()
+    page.get_by_role("button", name="Relabel").click()
+    page.get_by_text("2 of 3 findings reviewed").wait_for()
+    assert (project / "data/relabel.csv").read_text().splitlines()[1:] == [f"{second},dog"]
+
+    page.get_by_role("button", name="Keep").click()
+    page.get_by_text("3 of 3 findings reviewed").wait_for()
+    decided = pd.read_csv(project / "data/reviewed.csv")
+    assert decided.decision.tolist() == ["exclude", "relabel", "keep"]
+    assert decided.finding.tolist() == ["label_issue", "label_issue", "near_duplicate"]
+    page.reload()  # decided cards stay decided
+    page.get_by_role("tab", name="Review").click()
+    page.get_by_text("Nothing left to review").wait_for()
+
+
+def test_the_api_labels_as_predict_does_and_refuses_what_is_not_a_clean_image(app):
+    from gradio_client import Client, handle_file
+
+    project, url, _ = app
+    client = Client(url, verbose=False)
+    photos = pd.read_csv(project / "plots/test_predictions.csv").path[:3].tolist()
+    _, table = client.predict([handle_file(str(project / photo)) for photo in photos], api_name="/label")
+    rows = pd.DataFrame(table["data"], columns=table["headers"])
+    assert rows.label.tolist() == [expected(project, photo)[0] for photo in photos]
+    assert rows.confidence.tolist() == [expected(project, photo)[1] for photo in photos]
+
+    before = (project / "data/exclude.csv").read_text()
+    shown = client.predict("outlier", "params.yaml", api_name="/exclude")
+    assert "Not saved: params.yaml is not a clean image" in shown[0]
+    assert (project / "data/exclude.csv").read_text() == before
+
+
+def test_an_upload_above_clean_max_bytes_is_refused(app, tmp_path):
+    from gradio_client import Client, handle_file
+
+    url = app[1]
+    big = tmp_path / "big.jpg"
+    with big.open("wb") as file:
+        file.truncate(MAX_BYTES + 1)
+    with pytest.raises(Exception, match="(?i)too large|maximum|413|size"):
+        Client(url, verbose=False).predict([handle_file(str(big))], api_name="/label")
