@@ -169,7 +169,7 @@ def test_export_formats_change_writes_only_those_formats(queued, fresh):
     dvc(fresh, "exp", "apply", "onnx")
     report = json.loads((fresh / "metrics/export.json").read_text())
     assert set(report) == {"keras", "onnx"}
-    assert sorted(p.name for p in (fresh / "models/export").iterdir()) == ["labels.txt", "model.json", "model.onnx"]
+    assert sorted(p.name for p in (fresh / "models/export").iterdir()) == ["README.md", "labels.txt", "model.json", "model.onnx"]
 
 
 def test_comparison_report_has_one_row_per_experiment(queued):

@@ -2,7 +2,7 @@
 Hugging Face's format, YAML metadata with `model-index` results (huggingface_hub's
 ModelCard), then what the model is, its data, its test scores with their
 intervals, its calibration, each exported format, the recipe, and its limits.
-`huggingface-cli upload <repo> models/export` publishes the folder as it is.
+`hf upload <repo> models/export` (huggingface_hub's CLI) publishes the folder as it is.
 """
 
 from pathlib import Path
