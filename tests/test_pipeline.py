@@ -268,7 +268,7 @@ def test_model_card_reports_what_the_stages_measured(baseline):
     assert f"temperature of {scores['calibration']['temperature']:.3f}" in card.text
     for name, figures in exported.items():  # a row per format: its accuracy and size
         assert re.search(rf"\| {name} +\| +{figures['accuracy']:.3f} \|.*\| +{figures['size_mb']:.3f} \|", card.text), name
-    assert "trained from random weights" in card.text  # the tests' model.weights: none
+    assert "vgg16 (from random weights), trained on" in card.text  # the tests' model.weights: none
     assert f"`finetune.epochs`: {json.loads((baseline / 'metrics/eval.json').read_text())['recipe']['finetune.epochs']}" \
         in card.text
 

@@ -22,7 +22,7 @@ def origin(weights):
     """How the backbone started, from model.weights."""
     if weights == "imagenet":
         return "pre-trained on ImageNet"
-    return "trained from random weights" if weights == "none" else f"started from the weights in {Path(weights).name}"
+    return "from random weights" if weights == "none" else f"from the weights in {Path(weights).name}"
 
 
 def metadata(name, info, scores, test_images, data_name, formats):
@@ -115,7 +115,7 @@ def write(path, *, info, weights, scores, recipe, split, clean, audit, exported,
     body = f"""
 # {name}
 
-An image classifier: {info['backbone']} {origin(weights)}, fine-tuned on {split['train']} photos
+An image classifier: {info['backbone']} ({origin(weights)}), trained on {split['train']} photos
 of {len(info['classes'])} classes by a reproducible DVC pipeline (`dvc repro`), at {info['image_size']} x
 {info['image_size']} pixels. Test accuracy {interval(scores, 'accuracy')}.
 
