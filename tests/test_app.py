@@ -12,6 +12,7 @@ import time
 import pandas as pd
 import pytest
 import requests
+
 from conftest import browser, set_params, workspace_copy
 
 # The server runs with its sockets guarded: a connection or name lookup for
@@ -143,12 +144,19 @@ def test_an_uploaded_photo_gets_its_label_and_a_hostile_one_an_error(app, page, 
     assert expected(project, other)[0] in row(page, other.rsplit("/", 1)[1])
 
 
+def shown(page, label):
+    """Whether the image box labelled `label` shows a picture."""
+    box = page.get_by_test_id("block-label").filter(has_text=label).locator("xpath=..")
+    return box.locator("img[src*='/gradio_api/file=']").count() == 1
+
+
 def test_review_buttons_write_the_decisions(app, page):
     project = app[0]
     page.get_by_role("tab", name="Review").click()
     page.get_by_text("0 of 3 findings reviewed").wait_for()
     photo = page.get_by_label("Photo")
     first = photo.input_value()
+    assert shown(page, "This photo") and not shown(page, "The other photo")  # a label issue: one photo
     page.get_by_role("button", name="Exclude").click()
     page.get_by_text("1 of 3 findings reviewed").wait_for()
     assert f"{first},label_issue (reviewed)" in (project / "data/exclude.csv").read_text()
@@ -161,6 +169,8 @@ def test_review_buttons_write_the_decisions(app, page):
     page.get_by_text("2 of 3 findings reviewed").wait_for()
     assert (project / "data/relabel.csv").read_text().splitlines()[1:] == [f"{second},dog"]
 
+    assert page.get_by_label("Finding").input_value() == "near_duplicate"
+    assert shown(page, "This photo") and shown(page, "The other photo")  # the pair, side by side
     page.get_by_role("button", name="Keep").click()
     page.get_by_text("3 of 3 findings reviewed").wait_for()
     decided = pd.read_csv(project / "data/reviewed.csv")
