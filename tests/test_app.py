@@ -3,7 +3,6 @@ project with every address but 127.0.0.1 blocked, in headless Chromium (Debian's
 driven by Playwright) and through Gradio's own client."""
 
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pandas as pd
 import pytest
 import requests
 
-from conftest import browser, set_params, workspace_copy
+from conftest import browser, reproduced
 
 # The server runs with its sockets guarded: a connection or name lookup for
 # anything but this machine is refused and written to the log the tests read.
@@ -60,11 +59,10 @@ def findings(project):
 
 
 @pytest.fixture(scope="module")
-def app(baseline, tmp_path_factory):
-    """(project, url, server log): the app serving a copy of the baseline project."""
-    project = workspace_copy(baseline, tmp_path_factory.mktemp("app") / "project")
-    set_params(project, {"clean": {"max_bytes": MAX_BYTES}})
-    shutil.copytree(baseline / "models/export", project / "models/export")  # the model card
+def app(images, tmp_path_factory):
+    """(project, url, server log): the app serving a reproduced project of its own
+    (the tests' params: one export format, which is all the app needs)."""
+    project = reproduced(tmp_path_factory.mktemp("app") / "project", images, {"clean": {"max_bytes": MAX_BYTES}})
     findings(project)
     port, log = free_port(), project.parent / "network.log"
     server = subprocess.Popen([sys.executable, "-c", GUARD, str(log), "--port", str(port)], cwd=project,
