@@ -30,6 +30,7 @@ from classifier.cli import predict  # noqa: E402
 from classifier.data import review  # noqa: E402
 from classifier.errors import UserError, run  # noqa: E402
 from classifier.paths import EXPORT, MODEL  # noqa: E402
+from classifier.report import figures, gradcam  # noqa: E402
 
 TOP = 3  # classes shown per photo
 COLUMNS = ["photo", "label", "confidence", f"top {TOP}", "error"]
@@ -45,8 +46,6 @@ class Labeller:
 
     def label(self, path):
         """(overlay or None, table row) for one file."""
-        from classifier.report import figures, gradcam
-
         name = os.path.basename(path)
         line, pixels = predict.prepare((path, None), self.info["image_size"], *self.limits)
         if pixels is None:

@@ -68,7 +68,8 @@ def check_clean(path):
 
 
 def exclude(path, finding, reason):
-    if check_clean(path) not in set(read(EXCLUDE).path):
+    check_clean(path)
+    if path not in set(read(EXCLUDE).path):  # listed once, however many findings point at it
         append(EXCLUDE, [path, reason])
     append(REVIEWED, [path, finding, "exclude"])
 

@@ -32,43 +32,38 @@ def list_images(given):
     return images.merge(pd.read_csv(HASHES, dtype=str), on="path", how="left", validate="one_to_one")
 
 
-def excluded(images):
-    """The paths of data/exclude.csv; every one must be a clean image."""
-    if not EXCLUDE.exists():
-        return set()
+def listed(file, header, images):
+    """The rows of a list you keep (data/exclude.csv, data/relabel.csv); none where the
+    file is missing or empty. Its first line must name the columns (`header`; a
+    `reason` may be left out) and every path must be a clean image."""
     try:
-        listed = pd.read_csv(EXCLUDE, dtype=str)
-    except pd.errors.EmptyDataError:
-        return set()
-    if "path" not in listed:
-        raise UserError(f"{EXCLUDE}: needs a header line `path,reason` (found: {', '.join(listed.columns)})")
-    unknown = sorted(set(listed.path) - set(images.path))
+        rows = pd.read_csv(file, dtype=str)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return pd.DataFrame(columns=header.split(","))
+    if not set(header.split(",")) - {"reason"} <= set(rows.columns):
+        raise UserError(f"{file}: needs a header line `{header}` (found: {', '.join(rows.columns)})")
+    unknown = sorted(set(rows.path) - set(images.path))
     if unknown:
         raise UserError(
-            f"{EXCLUDE}: {len(unknown)} path(s) are not clean images, e.g. {unknown[0]} "
+            f"{file}: {len(unknown)} path(s) are not clean images, e.g. {unknown[0]} "
             f"(paths look like {images.path.iloc[0]}, as in reports/audit/*.csv)"
         )
-    return set(listed.path)
+    return rows
+
+
+def excluded(images):
+    """The paths of data/exclude.csv."""
+    return set(listed(EXCLUDE, "path,reason", images).path)
 
 
 def relabelled(images):
     """data/relabel.csv as {path: label} (a path listed twice: its last line); every
-    path must be a clean image and every label a class."""
-    if not RELABEL.exists():
-        return {}
-    try:
-        listed = pd.read_csv(RELABEL, dtype=str)
-    except pd.errors.EmptyDataError:
-        return {}
-    if not {"path", "label"} <= set(listed.columns):
-        raise UserError(f"{RELABEL}: needs a header line `path,label` (found: {', '.join(listed.columns)})")
-    unknown = sorted(set(listed.path) - set(images.path))
-    if unknown:
-        raise UserError(f"{RELABEL}: {len(unknown)} path(s) are not clean images, e.g. {unknown[0]}")
-    strange = sorted(set(listed.label) - set(images.label))
+    label must be a class."""
+    rows = listed(RELABEL, "path,label", images)
+    strange = sorted(set(rows.label) - set(images.label))
     if strange:
         raise UserError(f"{RELABEL}: '{strange[0]}' is not a class (classes: {', '.join(sorted(set(images.label)))})")
-    return dict(zip(listed.path, listed.label))
+    return dict(zip(rows.path, rows.label))
 
 
 def check_counts(images):

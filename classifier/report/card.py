@@ -47,11 +47,10 @@ def table(frame):
 
 def data_section(split, clean, audit):
     sizes = ", ".join(f"{split[name]} {name} ({split['origin'][name]})" for name in split["origin"])
-    relabelled = split.get("relabelled", 0)
     return f"""## Data
 
 {clean['total']} photos came in; {clean['kept']} passed `clean` (the others could not be read safely or
-were copies: `metrics/clean.json`); {split['excluded']} were excluded and {relabelled} relabelled after
+were copies: `metrics/clean.json`); {split['excluded']} were excluded and {split['relabelled']} relabelled after
 review (`data/exclude.csv`, `data/relabel.csv`). Split: {sizes}; near-identical shots stay on one
 side ({split['near_duplicate_groups']} groups). Largest class / smallest in training: {split['imbalance']}.
 

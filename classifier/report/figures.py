@@ -121,10 +121,7 @@ def typical(rows, count=24):
 
 def overlay(axis, image, heatmap, title):
     """The photo, and a Grad-CAM heatmap stretched over it as the photo was to the model's input."""
-    image = np.asarray(image)
-    axis.imshow(image)
-    axis.imshow(heatmap, cmap=plt.cm.jet, alpha=0.4, extent=(0, image.shape[1], image.shape[0], 0),
-                interpolation="bilinear")
+    axis.imshow(blend(image, heatmap))
     axis.set_title(title, fontsize=9)
     axis.axis("off")
 
