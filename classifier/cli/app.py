@@ -1,5 +1,4 @@
-"""A local web app (Gradio): try the model on photos, review the audit's findings,
-read the model card.
+"""A local web app (Gradio): try the model on photos, review the audit's findings, read the model card.
 
     python -m classifier.cli.app [--host 127.0.0.1] [--port 7860] [--model models/model.keras]
 
