@@ -3,7 +3,10 @@
 head.type best fits two candidates, the dense head (Keras, head.units and
 head.dropout, early stopping on the val split) and a logistic-regression head
 (scikit-learn, its L2 strength cross-validated on train), and keeps the one
-with the lower validation log loss after temperature scaling; dense or
+with the lower validation log loss after temperature scaling; where the val
+split has fewer photos per class than finetune.min_val, too few to judge by,
+the two are compared in k-fold cross-validation over train + val instead
+(classifier/training/choice.py) and only the one kept is fitted. dense or
 logistic fits only that one.
 
 For the `cnn` baseline the cached "features" are the resized images, and the
@@ -14,6 +17,10 @@ mislabelled are left out.
 """
 
 import time
+from functools import partial
+
+import keras
+import numpy as np
 
 from classifier.data import manifest
 from classifier.data.augment import augmentation
@@ -30,9 +37,8 @@ from classifier.model.heads import (
     small_cnn,
     targets,
 )
-from classifier.model.heads import probabilities as to_probabilities
 from classifier.paths import HEAD, TRAIN_LOG, TRAIN_REPORT
-from classifier.report.calibration import calibrated_losses
+from classifier.training.choice import FOLDS, cross_validated_losses, val_losses
 from classifier.training.fit import EpochSeeds, fit, optimizer, setup
 
 
@@ -49,15 +55,21 @@ def main():
     from_scratch = registry.BACKBONES[p.model.backbone].from_scratch
     balanced = t.class_weight == "balanced"
     weights = class_weights(y_train, classes) if balanced else None
+    names = ["dense"] if from_scratch else [name for name in ("dense", "logistic") if p.head.type in ("best", name)]
+    losses, judged_on = None, "val split"
+    if len(names) > 1 and len(y_val) < p.finetune.min_val * classes:
+        fitters = {"dense": partial(fold_dense, p, classes), "logistic": partial(fold_logistic, p, classes)}
+        losses = cross_validated_losses(fitters, np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val]),
+                                        t.seed)
+        names, judged_on = [min(losses, key=losses.get)], f"{FOLDS}-fold cross-validation on train + val"
     candidates, report = {}, {}
-    if p.head.type in ("best", "dense") or from_scratch:
+    if "dense" in names:
         candidates["dense"], report = keras_head(p, strategy, x_train, y_train, x_val, y_val, classes, weights)
-    if p.head.type in ("best", "logistic") and not from_scratch:
+    if "logistic" in names:
         start = time.perf_counter()
         candidates["logistic"], report["logistic_C"] = logistic_head(x_train, y_train, classes, t.loss, balanced=balanced)
         report["logistic_seconds"] = round(time.perf_counter() - start, 1)
-    losses = {name: round(float(calibrated_losses(to_probabilities(model.predict(x_val, verbose=0)), y_val).mean()), 5)
-              for name, model in candidates.items()}
+    losses = losses or val_losses(candidates, x_val, y_val)
     chosen = min(losses, key=losses.get)
     model = candidates[chosen]
     if balanced:
@@ -66,10 +78,26 @@ def main():
     model.save(HEAD)
     if weights:
         report["class_weight"] = {"min": round(min(weights.values()), 4), "max": round(max(weights.values()), 4)}
-    print("train: " + ", ".join(f"{name} head: val log loss {loss:.4f}" for name, loss in losses.items())
-          + f"; keeping the {chosen} head")
-    write_json(TRAIN_REPORT, {"head": {**report, "type": chosen, "val_loss_calibrated": losses,
+    print("train: " + ", ".join(f"{name} head: log loss {loss:.4f}" for name, loss in losses.items())
+          + f" ({judged_on}); keeping the {chosen} head")
+    write_json(TRAIN_REPORT, {"head": {**report, "type": chosen, "loss_calibrated": losses, "judged_on": judged_on,
                                        "val_images": len(y_val), "label_issues_left_out": int(flagged.sum())}})
+
+
+def fold_dense(p, classes, x, y):
+    """The dense head fitted on one fold's training part: train.epochs, no early stopping
+    (no val split to stop on), seeded, as keras_head builds and weighs it."""
+    t = p.train
+    keras.utils.set_random_seed(t.seed)
+    model = dense_head(x.shape[1:], classes, t.loss, units=p.head.units, dropout=p.head.dropout)
+    model.compile(optimizer=optimizer(t.optimizer, t.lr, t.momentum), loss=loss_function(t.loss, t.label_smoothing))
+    weights = class_weights(y, classes) if t.class_weight == "balanced" else None
+    model.fit(x, targets(y, classes, t.loss), batch_size=t.batch_size, epochs=t.epochs, class_weight=weights, verbose=0)
+    return model
+
+
+def fold_logistic(p, classes, x, y):
+    return logistic_head(x, y, classes, p.train.loss, balanced=p.train.class_weight == "balanced")[0]
 
 
 def keras_head(p, strategy, x_train, y_train, x_val, y_val, classes, weights):

@@ -100,3 +100,36 @@ def test_logistic_head_is_scikit_learns_regression(classes, loss):
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     expected = LogisticRegression(C=c, max_iter=2000).fit((x - mean) / scale, y).predict_proba((x - mean) / scale)
     assert probabilities(head.predict(x, verbose=0)) == pytest.approx(expected, abs=2e-3)
+
+
+class Fixed:
+    """A 'model' that gives the true class probability `p`; x's one column is the row's
+    number, whose parity is its label. It records the rows it was fitted on and scored on."""
+
+    def __init__(self, p, fitted_on, log):
+        self.p, self.fitted_on, self.log = p, set(fitted_on[:, 0].astype(int)), log
+
+    def predict(self, x, verbose=0):
+        rows = x[:, 0].astype(int)
+        self.log.append((self.fitted_on, set(rows)))
+        out = np.full((len(rows), 2), 1 - self.p)
+        out[np.arange(len(rows)), rows % 2] = self.p
+        return out
+
+
+def test_cross_validation_scores_every_row_once_on_folds_it_was_not_fitted_on():
+    from classifier.report.calibration import calibrated_losses
+    from classifier.training.choice import cross_validated_losses
+
+    x = np.arange(40, dtype="float32")[:, None]
+    y = np.arange(40) % 2
+    log = []
+    losses = cross_validated_losses({"sure": lambda x, y: Fixed(0.9, x, log), "unsure": lambda x, y: Fixed(0.6, x, [])},
+                                    x, y, seed=0)
+    assert [len(fitted) for fitted, _ in log] == [32] * 5  # fitted on 4 folds of 8, 5 times
+    assert all(not fitted & scored for fitted, scored in log)  # scored on the fold left out
+    assert sorted(row for _, scored in log for row in scored) == list(range(40))  # every row once
+    assert losses["sure"] < losses["unsure"]
+    # Each score: the log loss after temperature scaling, averaged over the rows.
+    assert losses["sure"] == pytest.approx(calibrated_losses(np.tile([[0.9, 0.1], [0.1, 0.9]], (4, 1)), y[:8]).mean(),
+                                           abs=1e-5)

@@ -423,13 +423,31 @@ def weights(path):
     return backbones.load_model(path).get_weights()
 
 
+def head_units(project):
+    return [layer.units for layer in backbones.load_model(project / "models/head.keras").layers if hasattr(layer, "units")]
+
+
 def test_train_keeps_the_head_with_the_lower_val_loss(baseline):
     report = json.loads((baseline / "metrics/train.json").read_text())["head"]
-    losses = report["val_loss_calibrated"]
+    losses = report["loss_calibrated"]
     assert set(losses) == {"dense", "logistic"} and report["type"] == min(losses, key=losses.get)
+    assert report["judged_on"] == "val split"
     assert json.loads((baseline / "metrics/eval.json").read_text())["recipe"]["head.type"] == report["type"]
-    dense = [layer.units for layer in backbones.load_model(baseline / "models/head.keras").layers if hasattr(layer, "units")]
-    assert dense == ([256, 2] if report["type"] == "dense" else [2])
+    assert head_units(baseline) == ([256, 2] if report["type"] == "dense" else [2])
+
+
+def test_a_small_val_split_chooses_the_head_by_cross_validation(baseline, tmp_path):
+    project = workspace_copy(baseline, tmp_path / "copy")
+    set_params(project, {"finetune": {"min_val": 10}})  # the tests' val split: 4 photos per class
+    result = stage(project, "train")
+    report = json.loads((project / "metrics/train.json").read_text())["head"]
+    losses = report["loss_calibrated"]
+    assert report["judged_on"] == "5-fold cross-validation on train + val" and report["judged_on"] in result.stdout
+    assert set(losses) == {"dense", "logistic"} and report["type"] == min(losses, key=losses.get)
+    assert losses != json.loads((baseline / "metrics/train.json").read_text())["head"]["loss_calibrated"]
+    # Only the head kept is fitted on train: the dense head's epochs are there only if it won.
+    assert ("epochs" in report) == (report["type"] == "dense") and ("logistic_C" in report) == (report["type"] == "logistic")
+    assert head_units(project) == ([256, 2] if report["type"] == "dense" else [2])
 
 
 def test_same_params_give_the_same_head(baseline, tmp_path):
