@@ -16,6 +16,7 @@ With audit.exclude: label_issues, the training images the audit found likely
 mislabelled are left out.
 """
 
+import shutil
 import time
 from functools import partial
 
@@ -65,6 +66,9 @@ def main():
     candidates, report = {}, {}
     if "dense" in names:
         candidates["dense"], report = keras_head(p, strategy, x_train, y_train, x_val, y_val, classes, weights)
+    else:  # no epochs to log: logs/train, a declared (persisted) output, is left empty rather than stale
+        shutil.rmtree(TRAIN_LOG, ignore_errors=True)
+        TRAIN_LOG.mkdir(parents=True)
     if "logistic" in names:
         start = time.perf_counter()
         candidates["logistic"], report["logistic_C"] = logistic_head(x_train, y_train, classes, t.loss, balanced=balanced)

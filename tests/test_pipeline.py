@@ -450,6 +450,15 @@ def test_a_small_val_split_chooses_the_head_by_cross_validation(baseline, tmp_pa
     assert head_units(project) == ([256, 2] if report["type"] == "dense" else [2])
 
 
+def test_a_logistic_head_alone_leaves_an_empty_training_log(baseline, tmp_path):
+    project = Path(shutil.copytree(baseline, tmp_path / "copy", symlinks=True, ignore=shutil.ignore_patterns("export")))
+    shutil.rmtree(project / "logs/train")  # as in a project whose first run this is
+    set_params(project, {"head": {"type": "logistic"}})
+    dvc(project, "repro", "train")  # logs/train is a declared output: it must exist
+    assert list((project / "logs/train").iterdir()) == []
+    assert json.loads((project / "metrics/train.json").read_text())["head"]["type"] == "logistic"
+
+
 def test_same_params_give_the_same_head(baseline, tmp_path):
     # (The same for finetune: test_killed_finetune_resumes... ends exactly where the baseline did.)
     copy = workspace_copy(baseline, tmp_path / "copy")
