@@ -151,6 +151,7 @@ SCHEMA = {
     },
     "head": {
         "type": choice("best", "dense", "logistic"),
+        "choose_by": choice("val", "folds"),
         "units": number(0, MAX_UNITS, integer=True),
         "dropout": number(0, 1, open_high=True),
     },

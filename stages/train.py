@@ -3,11 +3,10 @@
 head.type best fits two candidates, the dense head (Keras, head.units and
 head.dropout, early stopping on the val split) and a logistic-regression head
 (scikit-learn, its L2 strength cross-validated on train), and keeps the one
-with the lower validation log loss after temperature scaling; where the val
-split has fewer photos per class than finetune.min_val, too few to judge by,
-the two are compared in k-fold cross-validation over train + val instead
-(classifier/training/choice.py) and only the one kept is fitted. dense or
-logistic fits only that one.
+with the lower validation log loss after temperature scaling; with
+head.choose_by folds the two are compared in k-fold cross-validation over
+train + val instead (classifier/training/choice.py) and only the one kept is
+fitted. dense or logistic fits only that one.
 
 For the `cnn` baseline the cached "features" are the resized images, and the
 whole network is trained here, with augmentation. Writes models/head.keras,
@@ -58,7 +57,7 @@ def main():
     weights = class_weights(y_train, classes) if balanced else None
     names = ["dense"] if from_scratch else [name for name in ("dense", "logistic") if p.head.type in ("best", name)]
     losses, judged_on = None, "val split"
-    if len(names) > 1 and len(y_val) < p.finetune.min_val * classes:
+    if len(names) > 1 and p.head.choose_by == "folds":
         fitters = {"dense": partial(fold_dense, p, classes), "logistic": partial(fold_logistic, p, classes)}
         losses = cross_validated_losses(fitters, np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val]),
                                         t.seed)

@@ -436,9 +436,9 @@ def test_train_keeps_the_head_with_the_lower_val_loss(baseline):
     assert head_units(baseline) == ([256, 2] if report["type"] == "dense" else [2])
 
 
-def test_a_small_val_split_chooses_the_head_by_cross_validation(baseline, tmp_path):
+def test_choose_by_folds_chooses_the_head_by_cross_validation(baseline, tmp_path):
     project = workspace_copy(baseline, tmp_path / "copy")
-    set_params(project, {"finetune": {"min_val": 10}})  # the tests' val split: 4 photos per class
+    set_params(project, {"head": {"choose_by": "folds"}})
     result = stage(project, "train")
     report = json.loads((project / "metrics/train.json").read_text())["head"]
     losses = report["loss_calibrated"]
