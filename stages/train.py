@@ -92,10 +92,18 @@ def fold_dense(p, classes, x, y):
     (no val split to stop on), seeded, as keras_head builds and weighs it."""
     t = p.train
     keras.utils.set_random_seed(t.seed)
-    model = dense_head(x.shape[1:], classes, t.loss, units=p.head.units, dropout=p.head.dropout)
-    model.compile(optimizer=optimizer(t.optimizer, t.lr, t.momentum), loss=loss_function(t.loss, t.label_smoothing))
+    model = compiled(p, dense_head, x.shape[1:], classes)
     weights = class_weights(y, classes) if t.class_weight == "balanced" else None
     model.fit(x, targets(y, classes, t.loss), batch_size=t.batch_size, epochs=t.epochs, class_weight=weights, verbose=0)
+    return model
+
+
+def compiled(p, build, shape, classes):
+    """A new head (or the cnn) from `build`, compiled with train's optimizer and loss."""
+    t = p.train
+    model = build(shape, classes, t.loss, units=p.head.units, dropout=p.head.dropout)
+    model.compile(optimizer=optimizer(t.optimizer, t.lr, t.momentum), loss=loss_function(t.loss, t.label_smoothing),
+                  metrics=["accuracy"])
     return model
 
 
@@ -109,10 +117,7 @@ def keras_head(p, strategy, x_train, y_train, x_val, y_val, classes, weights):
     t = p.train
     from_scratch = registry.BACKBONES[p.model.backbone].from_scratch
     with strategy.scope():
-        build = small_cnn if from_scratch else dense_head
-        model = build(x_train.shape[1:], classes, t.loss, units=p.head.units, dropout=p.head.dropout)
-        model.compile(optimizer=optimizer(t.optimizer, t.lr, t.momentum), loss=loss_function(t.loss, t.label_smoothing),
-                      metrics=["accuracy"])
+        model = compiled(p, small_cnn if from_scratch else dense_head, x_train.shape[1:], classes)
     augment = augmentation(p.augment, t.seed) if from_scratch else None  # the cnn sees images
     seeds = EpochSeeds(len(x_train), t.seed, [augment] if augment else [])
     data = from_arrays(x_train, targets(y_train, classes, t.loss), t.batch_size, augment=augment, order=seeds.order)

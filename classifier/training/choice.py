@@ -1,7 +1,7 @@
 """Which head `train` keeps: the candidate with the lower log loss after
-temperature scaling, on the val split; where that split is too small to judge
-by, in k-fold cross-validation over train + val, each candidate fitted on k-1
-folds and scored on the one left out."""
+temperature scaling, on the val split, or (head.choose_by folds) in k-fold
+cross-validation over train + val, each candidate fitted on k-1 folds and
+scored on the one left out."""
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
