@@ -51,8 +51,9 @@ def main(projects):
         for seed in range(DRAWS):
             train, val = draw(y, np.random.default_rng(seed))
             fitted = {name: fit(x[train], y[train]) for name, fit in fitters.items()}
-            scores = {name: (calibrated_losses(probabilities(m.predict(x_test, verbose=0)), y_test).mean(),
-                             (m.predict(x_test, verbose=0).argmax(1) == y_test).mean()) for name, m in fitted.items()}
+            on_test = {name: probabilities(model.predict(x_test, verbose=0)) for name, model in fitted.items()}
+            scores = {name: (calibrated_losses(p_test, y_test).mean(), (p_test.argmax(1) == y_test).mean())
+                      for name, p_test in on_test.items()}
             by_val = val_losses(fitted, x[val], y[val])
             both = np.concatenate([train, val])
             by_cv = cross_validated_losses(fitters, x[both], y[both], seed)
