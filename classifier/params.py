@@ -185,6 +185,10 @@ SCHEMA = {
         "zoom": number(0, 1, open_high=True),
         "translation": number(0, 1, open_high=True),
     },
+    "unknown": {
+        "k": number(1, 1000, integer=True),
+        "pass_share": number(0, 1, open_low=True, open_high=True),
+    },
     "evaluate": {
         "tta": boolean,
     },

@@ -13,15 +13,19 @@ info = json.load(open(f"{folder}/model.json"))
 size = info["image_size"]
 labels = open(f"{folder}/labels.txt").read().splitlines()
 interpreter = Interpreter(model_path=f"{folder}/model_int8.tflite")  # or model.tflite
-interpreter.allocate_tensors()
-image_input, output = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+run = interpreter.get_signature_runner()  # outputs by name: probabilities, unknown_score
+
+
+def read(name, values):
+    scale, zero_point = run.get_output_details()[name]["quantization"]
+    return (values.astype(np.float32) - zero_point) * scale if scale else values
+
 
 image = Image.open(sys.argv[1]).convert("RGB").resize((size, size), Image.BILINEAR)
-interpreter.set_tensor(image_input["index"], np.asarray(image, dtype=np.uint8)[None])
-interpreter.invoke()
-scores = interpreter.get_tensor(output["index"])[0]
-scale, zero_point = output["quantization"]
-probabilities = (scores.astype(np.float32) - zero_point) * scale if scale else scores
+outputs = {name: read(name, values) for name, values in run(image=np.asarray(image, dtype=np.uint8)[None]).items()}
+probabilities, score = outputs["probabilities"][0], float(outputs["unknown_score"][0])
 calibrated = probabilities ** (1 / info["temperature"])  # temperature scaling
 calibrated /= calibrated.sum()
-print(labels[calibrated.argmax()], float(calibrated.max()))
+# Far from every training photo: a photo of none of the classes.
+unknown = score > info["unknown"]["threshold"]
+print(labels[calibrated.argmax()], float(calibrated.max()), "unknown" if unknown else "known")

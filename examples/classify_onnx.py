@@ -16,7 +16,11 @@ session = onnxruntime.InferenceSession(f"{folder}/model.onnx")
 
 image = Image.open(sys.argv[1]).convert("RGB").resize((size, size), Image.BILINEAR)
 pixels = np.asarray(image, dtype=np.uint8)[None]  # [1, size, size, 3]
-probabilities = session.run(None, {session.get_inputs()[0].name: pixels})[0][0]
+names = [output.name for output in session.get_outputs()]
+outputs = dict(zip(names, session.run(None, {session.get_inputs()[0].name: pixels})))
+probabilities, score = outputs["probabilities"][0], float(outputs["unknown_score"][0])
 calibrated = probabilities ** (1 / info["temperature"])  # temperature scaling
 calibrated /= calibrated.sum()
-print(labels[calibrated.argmax()], float(calibrated.max()))
+# Far from every training photo: a photo of none of the classes.
+unknown = score > info["unknown"]["threshold"]
+print(labels[calibrated.argmax()], float(calibrated.max()), "unknown" if unknown else "known")

@@ -16,7 +16,10 @@ serve = tf.saved_model.load(f"{folder}/saved_model").signatures["serving_default
 
 image = Image.open(sys.argv[1]).convert("RGB").resize((size, size), Image.BILINEAR)
 pixels = tf.constant(np.asarray(image, dtype=np.uint8)[None])
-probabilities = serve(image=pixels)["output_0"].numpy()[0]
+outputs = serve(image=pixels)
+probabilities, score = outputs["probabilities"].numpy()[0], float(outputs["unknown_score"].numpy()[0])
 calibrated = probabilities ** (1 / info["temperature"])  # temperature scaling
 calibrated /= calibrated.sum()
-print(labels[calibrated.argmax()], float(calibrated.max()))
+# Far from every training photo: a photo of none of the classes.
+unknown = score > info["unknown"]["threshold"]
+print(labels[calibrated.argmax()], float(calibrated.max()), "unknown" if unknown else "known")

@@ -5,7 +5,8 @@ flag; calibration before and after temperature scaling; with evaluate.tta,
 flip averaging; every accuracy with its 95% interval, classifier/report/scores.py);
 plots/per_class_<model>.csv (each class's scores, worst recall first); the data of the DVC plots: plots/test_predictions.csv
 (confusion matrices), plots/roc_<model>.csv, plots/pr_<model>.csv and
-plots/reliability_<model>.csv; and PNG figures under plots/ (see
+plots/reliability_<model>.csv; the share of test photos the unknown check
+flags (their scores in test_predictions.csv); and PNG figures under plots/ (see
 classifier/report/figures.py), Grad-CAM galleries among them.
 """
 
@@ -18,7 +19,7 @@ from classifier.data import manifest
 from classifier.data.inputs import batches, decode
 from classifier.errors import run
 from classifier.files import read_features, read_json, write_json
-from classifier.model import backbones, registry
+from classifier.model import backbones, registry, unknown
 from classifier.model.heads import probabilities as to_probabilities
 from classifier.paths import (
     EVAL_REPORT,
@@ -30,6 +31,8 @@ from classifier.paths import (
     TEST_PREDICTIONS,
     TRAIN_LOG,
     TRAIN_REPORT,
+    UNKNOWN,
+    UNKNOWN_INFO,
     model_info,
 )
 from classifier.report import calibration, figures, gradcam
@@ -49,17 +52,27 @@ def explanations(model, rows, size):
 
 
 def predict_test(p, models, paths, y):
-    """Each model's class probabilities on the test split, and the fine-tuned model's
-    batch predictor (on runtime.engine) with its data, for flip averaging."""
+    """Each model's class probabilities on the test split, the fine-tuned model's
+    unknown scores, and its batch predictor (on runtime.engine) with its data,
+    for flip averaging."""
     x_test, _ = read_features("test")
     data = batches(paths, y, p.model.image_size, p.train.batch_size)
-    forward = engines.forward(models["finetune"], p.runtime.engine, next(iter(data))[0].numpy())
-    predict = lambda images: to_probabilities(forward(images))  # noqa: E731
+    checked = unknown.with_score(models["finetune"], backbones.load_model(UNKNOWN))
+    forward = engines.forward(checked, p.runtime.engine, next(iter(data))[0].numpy())
+    predict = lambda images: to_probabilities(forward(images)["probabilities"])  # noqa: E731
+    tuned = passes(forward, data, len(y), "evaluate: test")
     probabilities = {
         "head": to_probabilities(models["head"].predict(x_test, verbose=0)),
-        "finetune": passes(predict, data, len(y), "evaluate: test"),
+        "finetune": to_probabilities(tuned["probabilities"]),
     }
-    return probabilities, predict, data
+    return probabilities, tuned["unknown_score"], predict, data
+
+
+def flagged(scores, check):
+    """eval.json's unknown: the share of test photos the check flags, with its interval."""
+    count = int((scores > check["threshold"]).sum())
+    return {**with_ci("flagged", count, len(scores)), "threshold": check["threshold"], "k": check["k"],
+            "pass_share": check["pass_share"]}
 
 
 def temperatures(models):
@@ -86,7 +99,7 @@ def score(models, paths, y, classes, probabilities, temperature):
     return report
 
 
-def write_tables(paths, y, classes, probabilities, temperature):
+def write_tables(paths, y, classes, probabilities, temperature, scores, threshold):
     """The data of the DVC plots: test predictions, ROC, precision-recall and
     reliability per model. Returns the predictions table."""
     PLOTS.mkdir(parents=True, exist_ok=True)
@@ -103,6 +116,7 @@ def write_tables(paths, y, classes, probabilities, temperature):
         pd.DataFrame(bins, columns=["confidence", "accuracy", "images"]).to_csv(PLOTS / f"reliability_{name}.csv", index=False)
     scaled = calibration.scaled(probabilities["finetune"], temperature["finetune"])
     table["finetune_calibrated"] = scaled.max(axis=1).round(6)
+    table["unknown_score"], table["unknown"] = scores.round(6), scores > threshold
     table.to_csv(TEST_PREDICTIONS, index=False)
     return table
 
@@ -130,9 +144,11 @@ def main():
     classes = manifest.classes(images)
     paths, y = manifest.rows(images, "test")
     models = {"head": backbones.load_model(HEAD), "finetune": backbones.load_model(MODEL)}
-    probabilities, predict, data = predict_test(p, models, paths, y)
+    probabilities, unknown_scores, predict, data = predict_test(p, models, paths, y)
     temperature = temperatures(models)
     report = score(models, paths, y, classes, probabilities, temperature)
+    check = read_json(UNKNOWN_INFO)
+    report["finetune"]["unknown"] = flagged(unknown_scores, check)
     if p.evaluate.tta:
         report["finetune"]["tta"] = flip_averaged(predict, data, y)
     trained = read_json(TRAIN_REPORT)["head"]  # what train ran: the head it kept, the class weights it used
@@ -140,12 +156,14 @@ def main():
     report["recipe"] = {**recipe, "head.type": trained["type"],
                         "train.class_weight": trained.get("class_weight", p.train.class_weight)}
     write_json(EVAL_REPORT, report)
-    table = write_tables(paths, y, classes, probabilities, temperature)
+    table = write_tables(paths, y, classes, probabilities, temperature, unknown_scores, check["threshold"])
     draw(report, table, y, classes, probabilities, temperature, models["finetune"], p.model.image_size)
     for name in MODELS:
         print(f"evaluate: {name} accuracy {report[name]['accuracy']:.4f} loss {report[name]['loss']:.4f} "
               f"ECE {report[name]['calibration']['ece']:.4f} -> {report[name]['calibration']['ece_calibrated']:.4f} "
               f"(T = {temperature[name]:.2f})")
+    print(f"evaluate: the unknown check flags {report['finetune']['unknown']['flagged']:.1%} of the test photos "
+          f"(threshold {check['threshold']:.4f})")
     if p.evaluate.tta:
         print(f"evaluate: finetune with flip averaging: accuracy {report['finetune']['tta']['accuracy']:.4f}")
 

@@ -1,12 +1,14 @@
 """Stage `export`: the fine-tuned model as SavedModel, LiteRT (TFLite) and ONNX files
-that take a resized photo's uint8 pixels and return class probabilities.
+that take a resized photo's uint8 pixels and return class probabilities and the
+unknown score (classifier/model/unknown.py), in one pass.
 
 Writes models/export/: one file or folder per format in export.formats,
 labels.txt (one class per line, in output order) and model.json (classes, image
-size and the input contract). Each format is run on every test image:
-metrics/export.json gets its test accuracy, its agreement with the Keras model
-(share of images with the same predicted class), the largest difference of any
-class probability, its size and the median latency of one image on this machine.
+size, the input contract, the unknown check's threshold). Each format is run on
+every test image: metrics/export.json gets its test accuracy, its agreement with
+the Keras model (share of images with the same predicted class, and with the
+same unknown verdict), the largest difference of any class probability and of
+the score, its size and the median latency of one image on this machine.
 Then the model card, models/export/README.md (classifier/report/card.py), from
 what the other stages measured.
 """
@@ -23,7 +25,7 @@ from classifier.data import manifest
 from classifier.data.inputs import batches
 from classifier.errors import run
 from classifier.files import read_json, write_json
-from classifier.model import backbones
+from classifier.model import backbones, unknown
 from classifier.paths import (
     AUDIT_REPORT,
     CLEAN_REPORT,
@@ -33,6 +35,8 @@ from classifier.paths import (
     MODEL,
     PLOTS,
     SPLIT_REPORT,
+    UNKNOWN,
+    UNKNOWN_INFO,
     model_info,
 )
 from classifier.report import card
@@ -65,12 +69,14 @@ def write_formats(model, names, info, calibration):
 def main():
     p = params.load()
     formats.check(p.export.formats)
-    info = read_json(model_info(MODEL))
+    check = read_json(UNKNOWN_INFO)
+    info = {**read_json(model_info(MODEL)),
+            "unknown": {key: check[key] for key in ("method", "k", "threshold", "pass_share")}}
     size = info["image_size"]
     images = manifest.read()
     paths, labels = manifest.rows(images, "test")
     data = batches(paths, labels, size, p.runtime.batch_size)
-    model = formats.with_per_class_output(backbones.load_model(MODEL))
+    model = unknown.with_score(backbones.load_model(MODEL), backbones.load_model(UNKNOWN))
     calibration = None
     if "tflite_int8" in p.export.formats:
         calibration = calibration_images(images, size, p.export.calibration_images)
@@ -79,7 +85,7 @@ def main():
         check_int8_input(written["tflite_int8"][0])
 
     predictors = {"keras": model.predict_on_batch} | {name: f for name, (_, f) in written.items()}
-    predicted, largest = compare(predictors, data, len(paths))
+    predicted, verdicts, largest = compare(predictors, data, len(paths), check["threshold"])
     sample = next(iter(data))[0].numpy().astype("uint8")
     report = {}
     for name, predict in predictors.items():
@@ -87,12 +93,15 @@ def main():
         report[name] = {
             "accuracy": float((predicted[name] == labels).mean()),
             "agreement": float((predicted[name] == predicted["keras"]).mean()),
-            "max_abs_diff": largest[name],
+            "unknown_agreement": float((verdicts[name] == verdicts["keras"]).mean()),
+            "max_abs_diff": largest[name]["probability"],
+            "unknown_max_abs_diff": largest[name]["unknown_score"],
             "size_mb": formats.size_mb(path),
             "latency_ms": latency_ms(predict, sample),
         }
         print(f"export: {name:14} accuracy {report[name]['accuracy']:.4f}  agreement {report[name]['agreement']:.4f}  "
-              f"max |diff| {largest[name]:.1e}  {report[name]['size_mb']:8.2f} MB  {report[name]['latency_ms']:.1f} ms/image")
+              f"unknown agreement {report[name]['unknown_agreement']:.4f}  max |diff| {largest[name]['probability']:.1e}  "
+              f"{report[name]['size_mb']:8.2f} MB  {report[name]['latency_ms']:.1f} ms/image")
     write_json(EXPORT_REPORT, report)
     write_card(p, info, report, {name: Path(path).name for name, (path, _) in written.items()})
 

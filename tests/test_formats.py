@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-from classifier.model import layers
+from classifier.model import layers, unknown
 from classifier.model.heads import probabilities
 from classifier.runtime import formats
 
@@ -56,18 +56,15 @@ def test_full_integer_model_keeps_float_accuracy(trained, tmp_path):
     assert abs(accuracy["model_int8.tflite"] - keras_accuracy) <= 0.03, accuracy
 
 
-def test_sigmoid_model_exports_one_probability_per_class(tmp_path):
+def test_sigmoid_model_exports_one_probability_per_class_and_the_unknown_score(tmp_path):
     keras.utils.set_random_seed(0)
-    sigmoid = keras.Sequential([
-        keras.Input((SIZE, SIZE, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1, activation="sigmoid"),
-    ])  # fmt: skip
+    image = keras.Input((SIZE, SIZE, 3))
+    colour = keras.layers.GlobalAveragePooling2D()(image)  # the features: each image's mean colour
+    sigmoid = keras.Model(image, keras.layers.Dense(1, activation="sigmoid", name="classes")(colour))
     x = coloured(6, seed=3)[0]
     second = sigmoid.predict(x, verbose=0)
-    wrapped = formats.with_per_class_output(sigmoid)
-    np.testing.assert_allclose(wrapped.predict(x, verbose=0), np.hstack([1 - second, second]), atol=1e-6)
-    exported = formats.load(formats.export(wrapped, "onnx", tmp_path))(x)
-    np.testing.assert_allclose(exported, np.hstack([1 - second, second]), atol=1e-6)
-
-
-def test_softmax_model_is_exported_as_it_is(trained):
-    assert formats.with_per_class_output(trained) is trained
+    check = unknown.check(x[:4].mean(axis=(1, 2)), k=1)  # the first four are the training photos
+    exported = formats.load(formats.export(unknown.with_score(sigmoid, check), "onnx", tmp_path))(x)
+    np.testing.assert_allclose(exported["probabilities"], np.hstack([1 - second, second]), atol=1e-6)
+    np.testing.assert_allclose(exported["unknown_score"][:4], 0, atol=1e-6)  # each its own nearest
+    assert (exported["unknown_score"][4:] > 1e-5).all()

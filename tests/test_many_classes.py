@@ -82,7 +82,7 @@ def test_exports_of_a_network_scaling_to_minus_one_one_agree(project):
 def test_example_programs_read_the_six_class_model(project, name):
     table = pd.read_csv(project / "plots/test_predictions.csv").head(3)
     for row in table.itertuples():
-        label, confidence = sh(project, sys.executable, "-c", EXAMPLES[name] + NO_STAGES, row.path).stdout.split()
+        label, confidence, _ = sh(project, sys.executable, "-c", EXAMPLES[name] + NO_STAGES, row.path).stdout.split()
         if name != "classify_litert":  # that one reads the int8 model
             assert label == row.finetune
         assert np.isfinite(float(confidence))

@@ -3,7 +3,8 @@
     python -m classifier.cli.app [--host 127.0.0.1] [--port 7860] [--model models/model.keras]
 
 - Try: drop or pick photos; each gets its top classes with calibrated confidence
-  and, with the Keras model, its Grad-CAM overlay. Uploads go through predict's
+  ("none of the classes" where the unknown check flags it) and, with the Keras
+  model, its Grad-CAM overlay. Uploads go through predict's
   checks (a hostile file is an error row; the server keeps serving), and no
   upload may be larger than clean.max_bytes.
 - Review: the audit's findings as cards; Exclude, Relabel to ... and Keep are
@@ -39,8 +40,8 @@ class Labeller:
     """Photos -> (overlays with captions, one table row each), as `predict` labels them."""
 
     def __init__(self, model_path):
-        self.model, self.info = predict.load_predictor(model_path)
-        self.keras_model = getattr(self.model, "__self__", None)  # a .keras file: Grad-CAM can run
+        # keras_model: for a .keras file, which Grad-CAM can run on
+        self.model, self.info, self.keras_model = predict.load_predictor(model_path)
         self.limits = predict.limits()
 
     def label(self, path):
@@ -49,11 +50,15 @@ class Labeller:
         line, pixels = predict.prepare((path, None), self.info["image_size"], *self.limits)
         if pixels is None:
             return None, [name, "", "", "", line["error"]]
-        scores = predict.classify(self.model, self.info, pixels[None], flip=False)[0]
+        scores, unknown = predict.classify(self.model, self.info, pixels[None], flip=False)
+        scores, check = scores[0], predict.verdict(self.info, unknown[0])
         ranked = scores.argsort()[::-1][:TOP]
         classes = self.info["classes"]
         top = ", ".join(f"{classes[i]} {scores[i]:.1%}" for i in ranked)
         label, confidence = classes[ranked[0]], f"{scores[ranked[0]]:.1%}"
+        if check["unknown"]:  # the top classes stay in their column
+            label = (f"none of the classes (score {check['unknown_score']:.3f}, "
+                     f"threshold {self.info['unknown']['threshold']:.3f})")
         image = pixels
         if self.keras_model is not None:
             image = figures.blend(pixels, gradcam.heatmaps(self.keras_model, pixels[None])[0][0])

@@ -1,9 +1,12 @@
 """Label new images: `python -m classifier.cli.predict PATH [PATH ...]` (files, folders, globs).
 
 Reads any format that `export` writes (--model models/export/model.tflite, ...).
-Prints one JSON line per image, in input order: {"path", "label", "confidence"}
-(and "top_k" with --top-k K, "explanation" with --explain DIR), or {"path",
-"error"} for a file that cannot be read; exits 1 if any failed. A name that is
+Prints one JSON line per image, in input order: {"path", "label", "confidence",
+"unknown", "unknown_score"} (and "top_k" with --top-k K, "explanation" with
+--explain DIR), or {"path", "error"} for a file that cannot be read; exits 1 if
+any failed. "unknown" is true for a photo unlike the training photos (its
+score above the threshold in model.json: classifier/model/unknown.py); the
+label stays, or is null with --reject-unknown. A name that is
 not UTF-8 is printed with each such byte as %XX, and the exact name follows
 as "path_base64". Confidences are calibrated with the temperature in
 model.json; --tta averages each image with its mirror image; --explain writes
@@ -26,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from classifier.data.images import DECODERS, MAX_BYTES, PILLOW_MAX_PIXELS, BadImage, normalize
@@ -33,18 +37,30 @@ from classifier.data.walk import expand
 from classifier.errors import UserError, run
 from classifier.files import read_json
 from classifier.params import PARAMS_FILE
-from classifier.paths import MODEL, exact_name, model_info, printable
+from classifier.paths import MODEL, UNKNOWN, UNKNOWN_INFO, exact_name, model_info, printable
 from classifier.runtime import formats
 
 CHUNK = 32
 
 
 def load_predictor(path):
-    """A function (uint8 pixels -> outputs) for any exported format, and model.json."""
+    """A function (uint8 pixels -> {"probabilities", "unknown_score"}) for any exported
+    format, model.json (with the unknown check's threshold), and the Keras
+    classifier for Grad-CAM (None for the other formats)."""
     info_path = model_info(path)
     if not Path(path).exists() or not info_path.exists():
         raise UserError(f"no trained model at {path}: run `dvc repro` first")
-    return formats.load(path), read_json(info_path)
+    info = read_json(info_path)
+    if Path(path).suffix != ".keras":
+        return formats.load(path), info, None
+    from classifier.model import unknown
+    from classifier.model.backbones import load_model
+
+    # models/ keeps the check beside the model (stages/unknown.py); an export holds it inside.
+    folder = Path(path).parent
+    info["unknown"] = read_json(folder / UNKNOWN_INFO.name)
+    classifier = load_model(path)
+    return unknown.with_score(classifier, load_model(folder / UNKNOWN.name)).predict_on_batch, info, classifier
 
 
 def limits():
@@ -72,14 +88,22 @@ def pixels(path, size, min_side, max_pixels, max_bytes):
 
 
 def classify(model, info, images, flip):
-    """Calibrated class probabilities of uint8 images."""
+    """Calibrated class probabilities of uint8 images (flip: averaged with their
+    mirror images), and their unknown scores (of the images as they are, as the
+    threshold was set)."""
     from classifier.model.heads import probabilities
     from classifier.report import calibration
-    from classifier.runtime import tta
 
-    predict = lambda batch: probabilities(model(batch))  # noqa: E731
-    scores = tta.flip_average(predict, images) if flip else predict(images)
-    return calibration.scaled(scores, info["temperature"])
+    outputs = model(images)
+    scores = probabilities(outputs["probabilities"])
+    if flip:
+        scores = (scores + probabilities(model(images[:, :, ::-1].copy())["probabilities"])) / 2
+    return calibration.scaled(scores, info["temperature"]), np.asarray(outputs["unknown_score"], "float64").reshape(-1)
+
+
+def verdict(info, score):
+    """The line's "unknown" and "unknown_score"."""
+    return {"unknown": bool(score > info["unknown"]["threshold"]), "unknown_score": round(float(score), 6)}
 
 
 def explain(keras_model, images, readable, args, first):
@@ -122,8 +146,6 @@ def prepare(item, size, min_side, max_pixels, max_bytes):
 
 def predict_chunk(model, info, chunk, args, min_side, keras_model, first):
     """Print one line per (path, problem), the first being input number `first`; return how many failed."""
-    import numpy as np
-
     # Pillow and TensorFlow decode outside the GIL.
     with ThreadPoolExecutor(DECODERS) as pool:
         prepared = list(pool.map(partial(prepare, size=info["image_size"], min_side=min_side,
@@ -133,10 +155,13 @@ def predict_chunk(model, info, chunk, args, min_side, keras_model, first):
     readable = [(path, line) for (path, _), (line, image) in zip(chunk, prepared) if image is not None]
     if images:
         images = np.stack(images)
-        for (_, line), row in zip(readable, classify(model, info, images, args.tta)):
+        rows, scores = classify(model, info, images, args.tta)
+        for (_, line), row, score in zip(readable, rows, scores):
             ranked = row.argsort()[::-1]
             best = int(ranked[0])
-            line.update(label=info["classes"][best], confidence=float(row[best]))
+            line.update(label=info["classes"][best], confidence=float(row[best]), **verdict(info, score))
+            if args.reject_unknown and line["unknown"]:
+                line["label"] = None
             if args.top_k:
                 line["top_k"] = [{"label": info["classes"][i], "confidence": float(row[i])} for i in ranked[:args.top_k]]
         if keras_model:
@@ -164,14 +189,15 @@ def main():
     parser.add_argument("--max-bytes", type=positive, default=max_bytes,
                         help="refuse larger files, reading no further (default: clean.max_bytes, %(default)s)")
     parser.add_argument("--tta", action="store_true", help="average each image with its mirror image")
+    parser.add_argument("--reject-unknown", action="store_true",
+                        help="label null for a photo the unknown check flags (unknown: true)")
     parser.add_argument("--explain", metavar="DIR", help="write a Grad-CAM figure per image into DIR (Keras model only)")
     args = parser.parse_args()
 
     if args.explain and Path(args.model).suffix != ".keras":
         raise UserError(f"--explain needs the Keras model (.keras), not {args.model}: Grad-CAM needs its gradients")
-    model, info = load_predictor(args.model)
-    # For a .keras file `model` is the loaded model's predict_on_batch; Grad-CAM needs the model.
-    keras_model = model.__self__ if args.explain else None
+    model, info, classifier = load_predictor(args.model)
+    keras_model = classifier if args.explain else None
     files = expand(args.paths)
     failed, done = 0, 0
     while chunk := list(itertools.islice(files, CHUNK)):

@@ -26,7 +26,8 @@ INPUT = {
     "resize": "the whole photo to image_size x image_size (aspect ratio not kept), bilinear "
     "with antialiasing, rounded: tf.image.resize(image, (size, size), antialias=True); "
     "Pillow's image.resize((size, size), Image.BILINEAR) is within one level of it",
-    "output": "one probability per class, in the order of classes (labels.txt)",
+    "output": "probabilities: one per class, in the order of classes (labels.txt); unknown_score: one per "
+    "photo, above unknown.threshold for a photo of none of the classes",
 }
 
 

@@ -33,17 +33,23 @@ def check_int8_input(path):
         raise UserError(f"{path}: input quantization {quantization}, expected (1.0, 0): pixels would need rescaling")
 
 
-def compare(predictors, data, count):
-    """Per predictor: predicted classes and the largest |probability difference| from Keras."""
+def compare(predictors, data, count, threshold):
+    """Per predictor: predicted classes, unknown verdicts (score above `threshold`)
+    and the largest |difference| from Keras of any class probability and of the score."""
     predicted = {name: [] for name in predictors}
-    largest = dict.fromkeys(predictors, 0.0)
+    verdicts = {name: [] for name in predictors}
+    largest = {name: {"probability": 0.0, "unknown_score": 0.0} for name in predictors}
     with tqdm(total=count, desc="check", unit="img") as bar:
         for images, _ in data:
             images = images.numpy().astype("uint8")
-            expected = probabilities(predictors["keras"](images))
+            expected = predictors["keras"](images)
             for name, predict in predictors.items():
-                got = expected if name == "keras" else probabilities(predict(images))
-                largest[name] = max(largest[name], float(np.abs(got - expected).max()))
-                predicted[name].append(got.argmax(axis=1))
+                got = expected if name == "keras" else predict(images)
+                for output, key in (("probabilities", "probability"), ("unknown_score", "unknown_score")):
+                    difference = np.abs(np.asarray(got[output], "float64") - expected[output]).max()
+                    largest[name][key] = max(largest[name][key], float(difference))
+                predicted[name].append(probabilities(got["probabilities"]).argmax(axis=1))
+                verdicts[name].append(np.asarray(got["unknown_score"]).reshape(-1) > threshold)
             bar.update(len(images))
-    return {name: np.concatenate(rows) for name, rows in predicted.items()}, largest
+    return ({name: np.concatenate(rows) for name, rows in predicted.items()},
+            {name: np.concatenate(rows) for name, rows in verdicts.items()}, largest)

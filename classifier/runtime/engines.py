@@ -29,8 +29,7 @@ def forward(network, engine, first):
         return network.predict_on_batch
     with tempfile.TemporaryDirectory() as folder:  # the session keeps the model in memory
         run = formats.load(formats.export(network, "onnx", folder))
-    expected, got = network.predict_on_batch(first), run(first)
-    difference = float(np.abs(expected - got).max() / max(np.abs(expected).max(), 1e-12))
+    difference = max(relative_difference(network.predict_on_batch(first), run(first)))
     if difference > TOLERANCE:
         raise UserError(
             f"runtime.engine: onnxruntime differs from TensorFlow by {difference:.1e} of the largest "
@@ -38,6 +37,14 @@ def forward(network, engine, first):
         )
     print(f"ONNX Runtime: first batch within {difference:.1e} of TensorFlow")
     return run
+
+
+def relative_difference(expected, got):
+    """Per output (an array, or a dict of them), the largest difference relative to the largest value."""
+    if not isinstance(expected, dict):
+        expected, got = {"": expected}, {"": got}
+    return [float(np.abs(expected[name] - got[name]).max() / max(np.abs(expected[name]).max(), 1e-12))
+            for name in expected]
 
 
 def stream_to_npy(forward, data, count, path, dtype, desc, *, start=0, record=lambda rows: None):

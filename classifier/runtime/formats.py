@@ -2,8 +2,10 @@
 
 Every exported model takes what classifier/data/inputs.py's INPUT describes (uint8 RGB
 pixels, N x size x size x 3) and does the backbone's preprocessing inside, and
-every format loads as the same thing: a function from such a batch to one
-probability per class.
+every format loads as the same thing: a function from such a batch to its
+outputs, {"probabilities": one per class, "unknown_score": one per photo} for
+the classifier (classifier/model/unknown.py), an array for a network with one
+output (the frozen passes of classifier/runtime/engines.py).
 """
 
 import os
@@ -33,19 +35,6 @@ def check(names):
     require("export", "formats", names, subset(*FORMATS))
 
 
-def with_per_class_output(model):
-    """The model with one probability per class out, also when it ends in one
-    sigmoid unit (train.loss: binary_crossentropy), so that every export reads the same."""
-    import keras
-
-    from classifier.model.heads import per_class
-
-    if model.output_shape[-1] != 1:
-        return model
-    image = keras.Input(model.input_shape[1:], name="image")
-    return keras.Model(image, per_class(model(image)))
-
-
 def converter_options(name, calibration):
     """Keras' LiteRT export passes these on to tf.lite.TFLiteConverter."""
     import tensorflow as tf
@@ -56,9 +45,13 @@ def converter_options(name, calibration):
         return {}
     # One black and one white pixel pin the input's range to 0..255 (whole black
     # and white images would also widen every later layer's range), so that the
-    # uint8 input is the pixels themselves (scale 1, zero point 0).
+    # uint8 input is the pixels themselves (scale 1, zero point 0). A plain grey
+    # image, unlike every photo, stretches the unknown score's range past the
+    # threshold (calibrated on training photos alone, every score above theirs
+    # would read as their largest), and its flat activations widen little else.
     samples = calibration.astype("float32")
     samples[0, 0, 0], samples[0, 0, 1] = 0, 255
+    samples = np.concatenate([samples, np.full_like(samples[:1], 128)])
     return {
         "optimizations": [tf.lite.Optimize.DEFAULT],
         "representative_dataset": lambda: ([sample[None]] for sample in samples),
@@ -108,15 +101,33 @@ def load(path):
         import tensorflow as tf
 
         loaded = tf.saved_model.load(str(path))  # kept alive: `serve` needs its variables
-        return lambda batch: loaded.serve(batch).numpy()
+        return lambda batch: as_numpy(loaded.serve(batch))
     raise UserError(f"{path}: not a model file this tool reads ({READABLE})")
+
+
+def as_numpy(outputs):
+    if isinstance(outputs, dict):
+        return {name: value.numpy() for name, value in outputs.items()}
+    return outputs.numpy()
+
+
+def named(names, values):
+    """One output as it is; several as {name: value}."""
+    return values[0] if len(values) == 1 else dict(zip(names, values))
 
 
 def tflite_runner(path):
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path))
-    image, output = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    image = interpreter.get_input_details()[0]
+    # By the signature's names: LiteRT's own order of the outputs is not the model's.
+    outputs = interpreter.get_signature_runner().get_output_details()
+
+    def read(output):
+        result = interpreter.get_tensor(output["index"])
+        scale, zero_point = output["quantization"]
+        return (result.astype("float32") - zero_point) * scale if scale else result.copy()
 
     def run(batch):
         # The model is exported with batch size 1; resize only when the batch changes.
@@ -125,9 +136,7 @@ def tflite_runner(path):
             interpreter.allocate_tensors()
         interpreter.set_tensor(image["index"], np.ascontiguousarray(batch, dtype=image["dtype"]))
         interpreter.invoke()
-        result = interpreter.get_tensor(output["index"])
-        scale, zero_point = output["quantization"]
-        return (result.astype("float32") - zero_point) * scale if scale else result.copy()
+        return named(list(outputs), [read(output) for output in outputs.values()])
 
     interpreter.allocate_tensors()
     return run
@@ -142,5 +151,5 @@ def onnx_runner(path):
     options.intra_op_num_threads = os.cpu_count()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda batch: session.run(None, {name: np.asarray(batch, dtype="uint8")})[0]
+    name, outputs = session.get_inputs()[0].name, [output.name for output in session.get_outputs()]
+    return lambda batch: named(outputs, session.run(None, {name: np.asarray(batch, dtype="uint8")}))

@@ -10,12 +10,15 @@ from classifier.runtime import tta
 
 
 def passes(predict, data, count, desc):
-    """predict(images) over the test batches, with a progress bar."""
+    """predict(images) over the batches, with a progress bar: an array, or a dict
+    of arrays where predict returns dicts."""
     rows = []
     with tqdm(total=count, desc=desc, unit="img") as bar:
         for images, _ in data:
             rows.append(predict(images.numpy()))
             bar.update(len(images))
+    if isinstance(rows[0], dict):
+        return {name: np.concatenate([row[name] for row in rows]) for name in rows[0]}
     return np.concatenate(rows)
 
 
