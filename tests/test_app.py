@@ -2,15 +2,18 @@
 project with every address but 127.0.0.1 blocked, in headless Chromium (Debian's,
 driven by Playwright) and through Gradio's own client."""
 
+import json
 import re
 import socket
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import requests
+from PIL import Image
 
 from conftest import browser, reproduced
 
@@ -179,7 +182,7 @@ def test_review_buttons_write_the_decisions(app, page):
     page.get_by_text("Nothing left to review").wait_for()
 
 
-def test_the_api_labels_as_predict_does_and_refuses_what_is_not_a_clean_image(app):
+def test_the_api_labels_as_predict_does_and_refuses_what_is_not_a_clean_image(app, tmp_path):
     from gradio_client import Client, handle_file
 
     project, url, _ = app
@@ -189,6 +192,16 @@ def test_the_api_labels_as_predict_does_and_refuses_what_is_not_a_clean_image(ap
     rows = pd.DataFrame(table["data"], columns=table["headers"])
     assert rows.label.tolist() == [expected(project, photo)[0] for photo in photos]
     assert rows.confidence.tolist() == [expected(project, photo)[1] for photo in photos]
+
+    flagged = pd.read_csv(project / "plots/test_predictions.csv").set_index("path").unknown
+    assert [bool(text) for text in rows.unknown] == [flagged[photo] for photo in photos]
+
+    board = tmp_path / "checkerboard.png"  # unlike every training photo
+    Image.fromarray(np.stack([(np.indices((64, 64)).sum(axis=0) // 8 % 2 * 255).astype("uint8")] * 3, -1)).save(board)
+    _, table = client.predict([handle_file(str(board))], api_name="/label")
+    threshold = json.loads((project / "models/unknown.json").read_text())["threshold"]
+    assert table["data"][0][table["headers"].index("unknown")].endswith(f"threshold {threshold:.3f})")
+    assert table["data"][0][table["headers"].index("label")] in ("cat", "dog")
 
     before = (project / "data/exclude.csv").read_text()
     shown = client.predict("outlier", "params.yaml", api_name="/exclude")

@@ -45,12 +45,13 @@ def ran(output):
 def test_first_repro_runs_every_stage(project):
     log = project.with_suffix(".repro.log").read_text()
     assert re.findall(r"Running stage '(\w+)'", log)[0] == "scan"
-    assert ran(log) == ["download", "clean", "split", "features", "audit", "train", "finetune", "evaluate", "export"]
+    assert ran(log) == ["download", "clean", "split", "features", "audit", "train", "finetune", "unknown", "evaluate",
+                        "export"]
 
 
 def test_backbone_change_reruns_from_features_and_cnn_baseline_learns(fresh):
     result = dvc(fresh, "exp", "run", "-S", "model.backbone=cnn", "evaluate")
-    assert ran(result.output) == ["features", "audit", "train", "finetune", "evaluate"]
+    assert ran(result.output) == ["features", "audit", "train", "finetune", "unknown", "evaluate"]
     report = json.loads((fresh / "metrics/eval.json").read_text())
     assert report["head"]["accuracy"] >= 0.75  # colours are easy even from scratch
 
@@ -87,7 +88,7 @@ def test_no_finetuning_model_predicts_what_the_head_predicts(fresh):
     """finetune.epochs 0 saves backbone + head: images through the tf.data
     pipeline must give the head's predictions on the cached features."""
     result = dvc(fresh, "exp", "run", "-S", "finetune.epochs=0", "evaluate")
-    assert ran(result.output) == ["finetune", "evaluate"]
+    assert ran(result.output) == ["finetune", "unknown", "evaluate"]
     assert "finetune.epochs is 0" in result.output
     assert (fresh / "logs/finetune").is_dir()
     timing = json.loads((fresh / "metrics/finetune.json").read_text())["finetune"]
@@ -153,9 +154,10 @@ def queued(project):
 
 def test_queue_reruns_only_what_each_param_touches(queued):
     logs = {name: dvc(queued, "queue", "logs", name).output for name in QUEUED}
-    assert ran(logs["lr"]) == ["train", "finetune", "evaluate"]
-    assert ran(logs["onnx"]) == ["evaluate", "export"]  # evaluate checks the whole params file
-    assert ran(logs["online"]) == ["finetune", "evaluate"] and "at the cut" not in logs["online"]
+    assert ran(logs["lr"]) == ["train", "finetune", "unknown", "evaluate"]
+    # unknown runs the extractor on runtime.engine; evaluate checks the whole params file
+    assert ran(logs["onnx"]) == ["unknown", "evaluate", "export"]
+    assert ran(logs["online"]) == ["finetune", "unknown", "evaluate"] and "at the cut" not in logs["online"]
     table = dvc(queued, "exp", "show", "--csv").stdout
     rows = {row["Experiment"]: row for row in csv.DictReader(io.StringIO(table)) if row["Experiment"] in QUEUED}
     assert set(rows) == set(QUEUED) and all(row["State"] == "Success" for row in rows.values())

@@ -266,6 +266,7 @@ def test_model_card_reports_what_the_stages_measured(baseline):
     assert f"Test accuracy {scores['accuracy']:.3f} [{low:.3f}, {high:.3f}]" in card.text
     assert "Classes, in output order: `cat`, `dog`." in card.text
     assert f"temperature of {scores['calibration']['temperature']:.3f}" in card.text
+    assert f"Above {scores['unknown']['threshold']:.4f}" in card.text and f"{scores['unknown']['flagged']:.1%} [" in card.text
     for name, figures in exported.items():  # a row per format: its accuracy and size
         assert re.search(rf"\| {name} +\| +{figures['accuracy']:.3f} \|.*\| +{figures['size_mb']:.3f} \|", card.text), name
     assert "vgg16 (from random weights), trained on" in card.text  # the tests' model.weights: none

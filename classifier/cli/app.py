@@ -33,7 +33,7 @@ from classifier.paths import EXPORT, MODEL  # noqa: E402
 from classifier.report import figures, gradcam  # noqa: E402
 
 TOP = 3  # classes shown per photo
-COLUMNS = ["photo", "label", "confidence", f"top {TOP}", "error"]
+COLUMNS = ["photo", "label", "confidence", f"top {TOP}", "unknown", "error"]
 
 
 class Labeller:
@@ -49,20 +49,22 @@ class Labeller:
         name = os.path.basename(path)
         line, pixels = predict.prepare((path, None), self.info["image_size"], *self.limits)
         if pixels is None:
-            return None, [name, "", "", "", line["error"]]
+            return None, [name, "", "", "", "", line["error"]]
         scores, unknown = predict.classify(self.model, self.info, pixels[None], flip=False)
         scores, check = scores[0], predict.verdict(self.info, unknown[0])
         ranked = scores.argsort()[::-1][:TOP]
         classes = self.info["classes"]
         top = ", ".join(f"{classes[i]} {scores[i]:.1%}" for i in ranked)
         label, confidence = classes[ranked[0]], f"{scores[ranked[0]]:.1%}"
-        if check["unknown"]:  # the top classes stay in their column
-            label = (f"none of the classes (score {check['unknown_score']:.3f}, "
-                     f"threshold {self.info['unknown']['threshold']:.3f})")
+        flag = ""
+        if check["unknown"]:  # the label stays beside it: nothing is lost
+            flag = (f"none of the classes (score {check['unknown_score']:.3f}, "
+                    f"threshold {self.info['unknown']['threshold']:.3f})")
         image = pixels
         if self.keras_model is not None:
             image = figures.blend(pixels, gradcam.heatmaps(self.keras_model, pixels[None])[0][0])
-        return (image, f"{label} {confidence}"), [name, label, confidence, top, ""]
+        caption = f"{label} {confidence}" + (f"; {flag}" if flag else "")
+        return (image, caption), [name, label, confidence, top, flag, ""]
 
     def __call__(self, files):
         labelled = [self.label(file) for file in files or []]

@@ -90,17 +90,35 @@ Worst class: {worst['name']} (recall {worst['recall']:.3f} of {worst['support']}
 The confidences are divided by a temperature of {calibration['temperature']:.3f}, fitted on
 {calibration['val_images']} validation photos: expected calibration error {calibration['ece']:.4f}
 before, {calibration['ece_calibrated']:.4f} after.
+
+{unknown_section(scores["unknown"])}"""
+
+
+def unknown_section(check):
+    low, high = check["flagged_ci95"]["low"], check["flagged_ci95"]["high"]
+    return f"""### Photos of none of the classes
+
+Every format also returns `unknown_score`: 1 minus the cosine similarity between the photo's
+features and those of its {check['k']}th nearest training photo. Above {check['threshold']:.4f}
+(model.json: `unknown.threshold`, set so that {check['pass_share']:.0%} of the validation photos
+pass) the photo is flagged as unlike the training photos; it keeps its label. It flagged
+{check['flagged']:.1%} [{low:.1%}, {high:.1%}] of the test photos.
+What it can do: flag photos far from all training photos (other scenes, other subjects, blank or
+broken images). What it cannot: tell a new class that looks like a known one (a held-out flower
+among flowers is caught far less often), or know about photos that are unlike the training
+ones yet of a known class (other cameras, light), which it flags too.
 """
 
 
 def formats_section(exported):
     rows = [{"format": name, "test accuracy": entry["accuracy"], "agreement with Keras": entry["agreement"],
-             "size (MB)": entry["size_mb"], "ms per photo": entry["latency_ms"]}
+             "same unknown verdict": entry["unknown_agreement"], "size (MB)": entry["size_mb"],
+             "ms per photo": entry["latency_ms"]}
             for name, entry in exported.items()]
     return f"""## Exported formats
 
-Each takes a photo's uint8 pixels, resized (model.json: `input`), and returns one probability per class
-in the order of `labels.txt`; each was run on every test photo:
+Each takes a photo's uint8 pixels, resized (model.json: `input`), and returns `probabilities`, one per
+class in the order of `labels.txt`, and `unknown_score`; each was run on every test photo:
 
 {table(pd.DataFrame(rows))}
 """
@@ -139,8 +157,9 @@ Exported: {", ".join(f"`{file}`" for file in files.values())}; `labels.txt` name
 
 Intended use: sorting photos like the ones it was trained on ({data_name}) into these classes.
 Limitations: the scores above hold for photos drawn like the test split, from the same source;
-photos of other classes are still given one of these; photos unlike the training ones (other
-cameras, light, framing) may score lower. The test split is small where the intervals are wide.
+photos of other classes are still given one of these, flagged `unknown` where they are unlike
+every training photo (see above); photos unlike the training ones (other cameras, light,
+framing) may score lower. The test split is small where the intervals are wide.
 """
     data = metadata(name, info, scores, split["test"], data_name, sorted({"tflite" if f.startswith("tflite") else f for f in files}))
     ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").save(path)
