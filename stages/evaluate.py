@@ -130,6 +130,8 @@ def draw(report, table, y, classes, probabilities, temperature, model, size):
     figures.training_curves({"head": TRAIN_LOG, "finetune": FINETUNE_LOG}, PLOTS / "training_curves.png")
     figures.reliability({name: calibration.before_after(probabilities[name], y, temperature[name]) for name in MODELS},
                         PLOTS / "reliability.png")
+    figures.unknown_scores(table.unknown_score.to_numpy(), report["finetune"]["unknown"]["threshold"],
+                           PLOTS / "unknown_scores.png")
     judged = table.rename(columns={"finetune": "predicted", "finetune_confidence": "confidence"})
     wrong, right = figures.mistaken(judged), figures.typical(judged)
     figures.gallery(wrong, explanations(model, wrong, size), PLOTS / "mistakes.png",

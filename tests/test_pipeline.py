@@ -51,7 +51,7 @@ def test_every_declared_output_exists_and_parses(baseline):
             if file.suffix in PARSERS:
                 PARSERS[file.suffix](file)  # raises on a truncated or malformed file
     for png in ("confusion_head", "confusion_finetune", "roc_pr", "training_curves", "mistakes", "explained",
-                "reliability"):
+                "reliability", "unknown_scores"):
         assert (baseline / f"plots/{png}.png").stat().st_size > 5000, png
     roc = pd.read_csv(baseline / "plots/roc_finetune.csv")
     assert roc.fpr.is_monotonic_increasing and roc.tpr.iloc[-1] == 1

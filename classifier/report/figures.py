@@ -105,6 +105,17 @@ def reliability(panels, path):
     save(figure, path)
 
 
+def unknown_scores(scores, threshold, path):
+    """The test photos' unknown scores against the threshold: the share right of it is flagged."""
+    figure, axis = plt.subplots(figsize=(6, 3.2))
+    axis.hist(scores, bins=30, color="tab:blue", alpha=0.8)
+    axis.axvline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:.3f}")
+    axis.set(xlabel="unknown score (1 - cosine similarity to the k-th nearest training photo)", ylabel="test photos",
+             title=f"{(scores > threshold).mean():.1%} of the test photos flagged as none of the classes")
+    axis.legend(fontsize=8)
+    save(figure, path)
+
+
 def mistaken(rows, count=12):
     """The most confidently wrong rows (columns path, actual, predicted, confidence)."""
     return rows[rows.actual != rows.predicted].sort_values("confidence", ascending=False).head(count)
