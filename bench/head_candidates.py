@@ -15,8 +15,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from classifier.report.calibration import fit_temperature, scaled  # noqa: E402
+from classifier.report.calibration import fit_temperature, scaled
 
 CANDIDATES = {
     "dense 256, dropout 0.5 (today)": {"units": 256, "dropout": 0.5},

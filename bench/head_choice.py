@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from classifier.model import registry  # noqa: E402
-from classifier.model.heads import logistic_head, probabilities  # noqa: E402
-from classifier.report.calibration import calibrated_losses  # noqa: E402
-from classifier.training.choice import cross_validated_losses, val_losses  # noqa: E402
-from stages.train import fold_dense  # noqa: E402
+from classifier.model import registry
+from classifier.model.heads import logistic_head, probabilities
+from classifier.report.calibration import calibrated_losses
+from classifier.training.choice import cross_validated_losses, val_losses
+from stages.train import fold_dense
 
 DRAWS = 8
 TRAIN, VAL = 8, 4  # photos per class in a draw: a val split below finetune.min_val's 10

@@ -11,12 +11,10 @@ Each lever is set in params.yaml, `dvc repro evaluate` reruns what it touches
 import argparse
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tools.scratch import set_params  # noqa: E402
+from tools.scratch import set_params
 
 LEVERS = {
     "defaults": {},

@@ -17,8 +17,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import TEST_PARAMS, environment, make_images  # noqa: E402
+from tools.generated import TEST_PARAMS, environment, make_images
 
 IGNORED = ("seconds", "latency_ms", "size_mb", "recipe")
 

@@ -155,8 +155,7 @@ def queued(project):
 def test_queue_reruns_only_what_each_param_touches(queued):
     logs = {name: dvc(queued, "queue", "logs", name).output for name in QUEUED}
     assert ran(logs["lr"]) == ["train", "finetune", "unknown", "evaluate"]
-    # unknown runs the extractor on runtime.engine; evaluate checks the whole params file
-    assert ran(logs["onnx"]) == ["unknown", "evaluate", "export"]
+    assert ran(logs["onnx"]) == ["evaluate", "export"]  # evaluate checks the whole params file
     assert ran(logs["online"]) == ["finetune", "unknown", "evaluate"] and "at the cut" not in logs["online"]
     table = dvc(queued, "exp", "show", "--csv").stdout
     rows = {row["Experiment"]: row for row in csv.DictReader(io.StringIO(table)) if row["Experiment"] in QUEUED}
