@@ -3,8 +3,9 @@
 `python bench/same_metrics.py REV` runs the tests' small generated project
 (VGG16, random weights, 32 px) through `dvc repro` with REV's code (a git
 worktree) and with this checkout's, and compares every metrics file (times,
-sizes and the resolved recipe left out) and the test predictions. For a
-refactoring that must not change what the pipeline computes.
+sizes and the resolved recipe left out) and the test predictions: "same", or
+"same (and new: ...)" where this checkout only adds keys or columns. For a
+refactoring, or a feature, that must not change what the pipeline computes.
 """
 
 import importlib.util
@@ -44,6 +45,40 @@ def kept(report):
     return report
 
 
+def added(old, new, prefix=""):
+    """The keys `new` adds to `old` (dotted), or None where it changes or drops a value of old's."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return [] if old == new else None
+    found = [prefix + key for key in new if key not in old]
+    for key in old:
+        if key not in new:
+            return None
+        deeper = added(old[key], new[key], f"{prefix}{key}.")
+        if deeper is None:
+            return None
+        found += deeper
+    return found
+
+
+def verdict(old, new):
+    """same; same, with new keys; or DIFFERENT with both."""
+    extra = added(old, new)
+    if extra is None:
+        return f"DIFFERENT\n  {old}\n  {new}"
+    return "same" + (f" (and new: {', '.join(extra)})" if extra else "")
+
+
+def same_table(old, new):
+    """The old test predictions are the new ones' first columns, value for value."""
+    import pandas as pd
+
+    old, new = pd.read_csv(old), pd.read_csv(new)
+    extra = [column for column in new.columns if column not in old.columns]
+    if list(new.columns[:len(old.columns)]) == list(old.columns) and new[old.columns].equals(old):
+        return "same" + (f" (and new: {', '.join(extra)})" if extra else "")
+    return "DIFFERENT"
+
+
 def main(revision):
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
@@ -53,9 +88,9 @@ def main(revision):
             projects = [reproduce(tree, work / name, images) for tree, name in ((work / "old", "a"), (ROOT, "b"))]
             for metrics in sorted((projects[0] / "metrics").glob("*.json")):
                 old, new = (kept(json.loads((p / "metrics" / metrics.name).read_text())) for p in projects)
-                print(f"{metrics.name}: same" if old == new else f"{metrics.name}: DIFFERENT\n  {old}\n  {new}")
-            tables = {(p / "plots/test_predictions.csv").read_text() for p in projects}
-            print(f"plots/test_predictions.csv: {'same' if len(tables) == 1 else 'DIFFERENT'}")
+                print(f"{metrics.name}: {verdict(old, new)}")
+            tables = [p / "plots/test_predictions.csv" for p in projects]
+            print(f"plots/test_predictions.csv: {same_table(*tables)}")
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(work / "old")], cwd=ROOT, check=True)
 
