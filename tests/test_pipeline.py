@@ -754,3 +754,64 @@ def test_finetune_with_cutmix_and_ema_trains_on_mixed_views(baseline, tmp_path):
     mixed, plain = (pd.read_csv(folder / log, sep="\t")["loss"] for folder in (project, baseline))
     assert (mixed > plain).all()  # mixed labels cannot be fitted as closely as plain ones
     assert json.loads((project / "metrics/finetune.json").read_text())["finetune"]["epochs"] == 2
+
+
+# The unknown check through the stages (its unit tests: tests/test_unknown.py).
+
+def unlike_the_photos(folder):
+    """Images unlike the tests' noisy one-colour photos: a checkerboard, a flat grey."""
+    folder.mkdir(exist_ok=True)
+    board = (np.indices((64, 64)).sum(axis=0) // 8 % 2 * 255).astype("uint8")
+    Image.fromarray(np.stack([board] * 3, axis=-1)).save(folder / "checkerboard.png")
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(folder / "grey.png")
+    return sorted(folder.iterdir())
+
+
+def predicted(project, model, paths, monkeypatch, capsys, *options):
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(sys, "argv", ["predict", "--model", str(model), *options, *map(str, paths)])
+    predict.main()
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_the_unknown_threshold_lets_pass_share_of_the_val_photos_through(baseline, monkeypatch, capsys):
+    check = json.loads((baseline / "models/unknown.json").read_text())
+    manifest = pd.read_csv(baseline / "data/split/manifest.csv")
+    val = manifest[manifest.split == "val"].path
+    lines = predicted(baseline, "models/model.keras", val, monkeypatch, capsys)
+    scores = np.array([line["unknown_score"] for line in lines])
+    assert check["val_photos"] == len(val)
+    assert (scores <= check["threshold"] + 1e-6).mean() >= check["pass_share"]
+    assert np.abs(scores - check["threshold"]).min() < 1e-5  # the threshold is a val photo's score
+
+
+def test_photos_unlike_the_training_photos_are_flagged_alike_by_every_format(baseline, tmp_path, monkeypatch, capsys):
+    strange = unlike_the_photos(tmp_path / "strange")
+    table = pd.read_csv(baseline / "plots/test_predictions.csv")
+    photos = [*strange, *table.path]
+    lines = predicted(baseline, "models/model.keras", photos, monkeypatch, capsys)
+    assert [line["unknown"] for line in lines[:2]] == [True, True]
+    assert all(line["label"] in ("cat", "dog") for line in lines[:2])  # nothing lost: the label stays
+    assert [line["unknown"] for line in lines[2:]] == table.unknown.tolist()
+    assert [line["unknown_score"] for line in lines[2:]] == pytest.approx(table.unknown_score.tolist(), abs=1e-5)
+    for exported in ("model.onnx", "model.tflite", "saved_model"):
+        got = predicted(baseline, baseline / "models/export" / exported, photos, monkeypatch, capsys)
+        assert [line["unknown"] for line in got] == [line["unknown"] for line in lines], exported
+        assert [line["unknown_score"] for line in got] == pytest.approx([line["unknown_score"] for line in lines], abs=1e-4)
+    rejected = predicted(baseline, baseline / "models/export/model.onnx", strange[:1], monkeypatch, capsys,
+                         "--reject-unknown")
+    assert rejected[0]["label"] is None and rejected[0]["unknown"]
+
+
+def test_eval_and_export_report_the_check(baseline):
+    scores = json.loads((baseline / "metrics/eval.json").read_text())["finetune"]["unknown"]
+    table = pd.read_csv(baseline / "plots/test_predictions.csv")
+    check = json.loads((baseline / "models/unknown.json").read_text())
+    assert scores["flagged"] == (table.unknown_score > check["threshold"]).mean() == table.unknown.mean()
+    assert scores["threshold"] == check["threshold"]
+    exported = json.loads((baseline / "models/export/model.json").read_text())["unknown"]
+    assert exported == {key: check[key] for key in ("method", "k", "threshold", "pass_share")}
+    report = json.loads((baseline / "metrics/export.json").read_text())
+    for name in ("saved_model", "tflite", "onnx"):
+        assert report[name]["unknown_agreement"] == 1.0 and report[name]["unknown_max_abs_diff"] <= 1e-4, name
+
