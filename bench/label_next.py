@@ -24,9 +24,9 @@ import pandas as pd
 
 from classifier.model.heads import logistic_head, probabilities
 from classifier.report import calibration
-from classifier.training.queue import next_batch
+from classifier.training.queue import BATCH, next_batch
 
-START, BATCH, BUDGET = 5, 20, 200
+START, BUDGET = 5, 200
 
 
 def load(project):

@@ -116,6 +116,7 @@ SCHEMA = {
     "data": {
         "source": choice(*SOURCES),
         "local_dir": text(null=True),
+        "unlabelled_dir": text(null=True),
         "url": text(null=True),
         "max_per_class": number(1, integer=True, null=True),
     },
@@ -265,11 +266,26 @@ def check_together(p):
                 f"{PARAMS_FILE}: data.local_dir = {p.data.local_dir!r} overlaps {output}, which the pipeline "
                 "deletes and rewrites: move your photos to a folder of their own (e.g. outside the project)"
             )
+    if p.data.unlabelled_dir is not None:
+        check_pool(p.data)
     if p.model.weights not in ("imagenet", "none") and not Path(p.model.weights).is_file():
         raise UserError(
             f"{PARAMS_FILE}: model.weights = {p.model.weights!r} must be imagenet, none, "
             "or the path of a Keras weights file (.h5 / .weights.h5)"
         )
+
+
+def check_pool(data):
+    where = f"{PARAMS_FILE}: data.unlabelled_dir = {data.unlabelled_dir!r}"
+    if not Path(data.unlabelled_dir).is_dir():
+        raise UserError(f"{where} is not a folder (or set it to null: no unlabelled photos)")
+    output = overlapping_output(data.unlabelled_dir)
+    if output:
+        raise UserError(f"{where} overlaps {output}, which the pipeline deletes and rewrites: "
+                        "move the photos to a folder of their own")
+    if data.source == "local" and data.local_dir and Path(data.unlabelled_dir).resolve().is_relative_to(
+            Path(data.local_dir).resolve()):
+        raise UserError(f"{where} lies inside data.local_dir, whose folders are classes: move it out")
 
 
 def overlapping_output(folder):

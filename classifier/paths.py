@@ -8,6 +8,8 @@ RAW = Path("data/raw")
 RENAMED = Path("data/renamed.csv")
 GIVEN_SPLITS = Path("data/given_splits.json")  # the splits the photos came in (data/raw/<class>/<split>/)
 SCAN = Path("data/scan.json")
+UNLABELLED_SCAN = Path("data/unlabelled.json")  # scan's summary of data.unlabelled_dir: label_next reruns when it changes
+LABELLED = Path("data/labelled.csv")  # path,label: pool photos a person labelled (the app's Label view)
 CLEAN = Path("data/clean")
 CLEAN_IMAGES = CLEAN / "images"
 REJECTED = CLEAN / "rejected.csv"
@@ -38,6 +40,9 @@ AUDIT = Path("reports/audit")
 AUDIT_REPORT = Path("metrics/audit.json")
 FLAGGED = AUDIT / "flagged.csv"
 LABEL_ISSUES = AUDIT / "label_issues.csv"
+LABEL_NEXT = Path("reports/label_next.csv")  # the pool, ranked for labelling (stages/label_next.py)
+LABEL_NEXT_REPORT = Path("metrics/label_next.json")
+POOL_CACHE = Path("data/pool.npz")  # the pool's model outputs, by photo digest: only new photos cost a pass
 
 
 def printable(path):

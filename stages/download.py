@@ -8,7 +8,9 @@ data/raw/<class>/<split>/ and data/given_splits.json lists the splits. Every fil
 passed on, bad ones too: `clean` decides, and reports what it drops. A name
 that is not UTF-8 (DVC, CSV and TensorFlow cannot take it) is written with
 each such byte as %XX; data/renamed.csv lists every file whose name changed or
-that could not be copied, with the original name.
+that could not be copied, with the original name. Photos of the unlabelled
+pool that a person labelled (data/labelled.csv) are copied in as photos of
+their class (classifier/data/pool.py).
 """
 
 import csv
@@ -16,15 +18,16 @@ import shutil
 import tempfile
 
 from classifier import params
-from classifier.data import sources
+from classifier.data import pool, sources
 from classifier.data.folders import collect
 from classifier.errors import run
 from classifier.files import write_json
 from classifier.paths import GIVEN_SPLITS, RAW, RENAMED, exact_name, printable
 
 
-def write_outputs(collected):
+def write_outputs(collected, unlabelled_dir):
     splits, changed = collected
+    changed += pool.copy_labelled(unlabelled_dir, RAW, splits)
     write_json(GIVEN_SPLITS, {"splits": splits})
     if splits:
         print(f"download: the photos come split ({', '.join(splits)}); split keeps that")
@@ -47,11 +50,12 @@ def main():
         shutil.rmtree(RAW)
     RAW.mkdir(parents=True)
     if p.data.source == "local":
-        write_outputs(collect(p.data.local_dir, RAW, p.data.max_per_class))
+        write_outputs(collect(p.data.local_dir, RAW, p.data.max_per_class), p.data.unlabelled_dir)
         return
     # Unpack beside data/raw (same disk), so that moving the files is instant.
     with tempfile.TemporaryDirectory(dir=RAW.parent, prefix="unpack-") as work:
-        write_outputs(collect(sources.prepare(p.data, work), RAW, p.data.max_per_class, move=True))
+        collected = collect(sources.prepare(p.data, work), RAW, p.data.max_per_class, move=True)
+        write_outputs(collected, p.data.unlabelled_dir)
 
 
 if __name__ == "__main__":

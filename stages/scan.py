@@ -6,13 +6,19 @@ cannot hash a file name that is not UTF-8), so this stage runs on every
 digest of every file's name, size and modification time, as make and rsync
 judge change. `download` depends on that file: add, remove or edit a photo
 and it reruns with everything after it; change nothing and DVC skips it.
+The photos of data.unlabelled_dir listed in data/labelled.csv count there too
+(download copies them); the whole pool goes to data/unlabelled.json, which only
+`label_next` reads: a new unlabelled photo reruns the queue, not the training.
 """
 
+from pathlib import Path
+
 from classifier import params
-from classifier.data.folders import summary
+from classifier.data import pool, walk
+from classifier.data.folders import fingerprint, summary
 from classifier.errors import run
 from classifier.files import write_json
-from classifier.paths import SCAN
+from classifier.paths import SCAN, UNLABELLED_SCAN
 
 
 def main():
@@ -20,7 +26,13 @@ def main():
     found = {"source": p.data.source}
     if p.data.source == "local":
         found.update(summary(p.data.local_dir))
+    root = p.data.unlabelled_dir
+    unlabelled = {"folder": None, "files": 0}
+    if root is not None:
+        found["labelled"] = fingerprint(root, [Path(root, path) for path in sorted(pool.read_labelled(root))])
+        unlabelled = fingerprint(root, [Path(root, path) for path, _ in walk.relative(root)])
     write_json(SCAN, found)
+    write_json(UNLABELLED_SCAN, unlabelled)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """The app (`python -m classifier.cli.app`), served from a copy of the baseline
 project with every address but 127.0.0.1 blocked, in headless Chromium (Debian's,
-driven by Playwright) and through Gradio's own client."""
+driven by Playwright) and through Gradio's own client; and label_next's queue of
+that project's unlabelled pool, which the Label view shows."""
 
 import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import browser, reproduced
+from conftest import browser, dvc, make_images, reproduced, stage, tool
 
 # The server runs with its sockets guarded: a connection or name lookup for
 # anything but this machine is refused and written to the log the tests read.
@@ -61,11 +64,30 @@ def findings(project):
     (audit / "outliers.csv").write_text("path,split,label,score\n")
 
 
+def checkerboard(path):
+    """A picture unlike every training photo."""
+    Image.fromarray(np.stack([(np.indices((64, 64)).sum(axis=0) // 8 % 2 * 255).astype("uint8")] * 3, -1)).save(path)
+    return path
+
+
+def make_pool(folder, images):
+    """The unlabelled pool: new photos of both classes, a copy of a training photo,
+    a file that is no image and a checkerboard."""
+    make_images(folder, per_class=6, seed=7)
+    shutil.copy(images / "cat/cat.0.jpg", folder / "copy.jpg")
+    (folder / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 20)
+    checkerboard(folder / "board.png")
+    return folder
+
+
 @pytest.fixture(scope="module")
 def app(images, tmp_path_factory):
-    """(project, url, server log): the app serving a reproduced project of its own
-    (the tests' params: one export format, which is all the app needs)."""
-    project = reproduced(tmp_path_factory.mktemp("app") / "project", images, {"clean": {"max_bytes": MAX_BYTES}})
+    """(project, url, server log): the app serving a reproduced project of its own, with
+    an unlabelled pool (the tests' params: one export format, which is all the app needs)."""
+    folder = tmp_path_factory.mktemp("app")
+    pool = make_pool(folder / "pool", images)
+    project = reproduced(folder / "project", images,
+                         {"clean": {"max_bytes": MAX_BYTES}, "data": {"unlabelled_dir": str(pool)}})
     findings(project)
     port, log = free_port(), project.parent / "network.log"
     server = subprocess.Popen([sys.executable, "-c", GUARD, str(log), "--port", str(port)], cwd=project,
@@ -155,7 +177,7 @@ def test_review_buttons_write_the_decisions(app, page):
     project = app[0]
     page.get_by_role("tab", name="Review").click()
     page.get_by_text("0 of 3 findings reviewed").wait_for()
-    photo = page.get_by_label("Photo")
+    photo = page.get_by_label("Photo", exact=True)
     first = photo.input_value()
     assert shown(page, "This photo") and not shown(page, "The other photo")  # a label issue: one photo
     page.get_by_role("button", name="Exclude").click()
@@ -196,8 +218,7 @@ def test_the_api_labels_as_predict_does_and_refuses_what_is_not_a_clean_image(ap
     flagged = pd.read_csv(project / "plots/test_predictions.csv").set_index("path").unknown
     assert [bool(text) for text in rows.unknown] == [flagged[photo] for photo in photos]
 
-    board = tmp_path / "checkerboard.png"  # unlike every training photo
-    Image.fromarray(np.stack([(np.indices((64, 64)).sum(axis=0) // 8 % 2 * 255).astype("uint8")] * 3, -1)).save(board)
+    board = checkerboard(tmp_path / "checkerboard.png")
     _, table = client.predict([handle_file(str(board))], api_name="/label")
     threshold = json.loads((project / "models/unknown.json").read_text())["threshold"]
     assert table["data"][0][table["headers"].index("unknown")].endswith(f"threshold {threshold:.3f})")
@@ -218,3 +239,101 @@ def test_an_upload_above_clean_max_bytes_is_refused(app, tmp_path):
         file.truncate(MAX_BYTES + 1)
     with pytest.raises(Exception, match="(?i)too large|maximum|413|size"):
         Client(url, verbose=False).predict([handle_file(str(big))], api_name="/label")
+
+
+def pool_of(project):
+    return project.parent / "pool"
+
+
+def queue_of(project):
+    return pd.read_csv(project / "reports/label_next.csv", keep_default_na=False).set_index("path")
+
+
+def test_label_next_puts_every_pool_photo_in_one_queue_with_predicts_suggestion(app):
+    project = app[0]
+    pool, queue = pool_of(project), queue_of(project)
+    assert sorted(queue.index) == sorted(str(p.relative_to(pool)) for p in pool.rglob("*") if p.is_file())
+    assert queue.queue["copy.jpg"] == "duplicate"
+    assert "the same picture as data/clean/images/cat/cat.0.jpg (0 of 64" in queue.reason["copy.jpg"]
+    assert queue.queue["bad.jpg"] == "rejected"
+    assert "label_next: bad.jpg: corrupt" in project.with_suffix(".repro.log").read_text()
+    assert queue.queue["board.png"] == "unknown"
+    waiting = queue[queue.queue == "next"]
+    assert waiting["rank"].astype(int).tolist() == list(range(1, len(waiting) + 1))
+    assert len(waiting) + (queue.queue == "unknown").sum() == 13
+    lines = tool(project, "predict", str(pool / "cat"), str(pool / "dog"), str(pool / "board.png")).stdout
+    for line in map(json.loads, lines.splitlines()):
+        row = queue.loc[str(Path(line["path"]).relative_to(pool))]
+        assert (row.suggested, float(row.confidence)) == (line["label"], pytest.approx(line["confidence"], abs=1e-3))
+        assert float(row.unknown_score) == pytest.approx(line["unknown_score"], abs=1e-4)
+        assert (row.queue == "unknown") == line["unknown"]
+
+
+def test_the_label_view_saves_each_label_at_once(app, page):
+    project = app[0]
+    suggested = queue_of(project).suggested
+    page.get_by_role("tab", name="Label").click()
+    page.get_by_text("0 photo(s) labelled").wait_for()
+    photo, saved = page.get_by_label("Pool photo"), []
+    for count in (1, 2, 3):
+        name = photo.input_value()
+        label = suggested[name] if count != 2 else {"cat": "dog", "dog": "cat"}[suggested[name]]
+        if count == 2:  # another class than the suggestion
+            page.get_by_role("radio", name=label).check()
+        page.get_by_role("button", name="Save label").click()
+        page.get_by_text(f"{count} photo(s) labelled").wait_for()
+        saved.append((name, label))
+    skipped = photo.input_value()
+    page.get_by_role("button", name="Skip").click()
+    page.get_by_text(f"Skipped {skipped}").wait_for()
+    rows = pd.read_csv(project / "data/labelled.csv")
+    assert list(zip(rows.path, rows.label))[:3] == saved
+    page.reload()  # labelled photos do not come back; the skipped one does (skips are the page's)
+    page.get_by_role("tab", name="Label").click()
+    page.get_by_text("3 photo(s) labelled").wait_for()
+    assert photo.input_value() == skipped
+
+
+def test_the_label_api_refuses_what_is_not_a_queued_photo_or_a_class(app):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    project, url, _ = app
+    client = Client(url, verbose=False)
+    before = (project / "data/labelled.csv").read_text()
+    for path in ("../project/params.yaml", "bad.jpg", "copy.jpg"):  # outside the pool, rejected, a duplicate
+        shown = client.predict(path, "cat", api_name="/save_label")[0]
+        assert f"Not saved: {path} is not a photo waiting in reports/label_next.csv" in shown, shown
+    with pytest.raises(AppError, match="'zebra'.* is not in the list of choices"):
+        client.predict(queue_of(project).query("queue == 'next'").index[-1], "zebra", api_name="/save_label")
+    assert (project / "data/labelled.csv").read_text() == before
+
+
+def test_labelled_pool_photos_join_the_split_as_photos_of_their_class(app):
+    from gradio_client import Client
+
+    project, url, _ = app
+    waiting = queue_of(project).query("queue == 'next'").index[-1]
+    Client(url, verbose=False).predict(waiting, "dog", api_name="/save_label")
+    result = dvc(project, "repro", "split")
+    assert "download: " in result.output and "labelled pool photo(s) from data/labelled.csv" in result.output
+    manifest = pd.read_csv(project / "data/split/manifest.csv").set_index("path")
+    labelled = pd.read_csv(project / "data/labelled.csv")
+    assert waiting in set(labelled.path)
+    for path, label in zip(labelled.path, labelled.label):
+        assert manifest.label[f"data/clean/images/{label}/labelled/{path}"] == label
+
+
+def test_only_new_pool_photos_pass_through_the_model(app):
+    project = app[0]
+    pool = pool_of(project)
+    labelled = set(pd.read_csv(project / "data/labelled.csv").path)  # in data/clean by now: a copy is a duplicate
+    queue = queue_of(project).query("queue == 'next'")
+    queued = queue[~queue.index.isin(labelled)].iloc[0]
+    shutil.copy(pool / queued.name, pool / "same_bytes.jpg")  # its digest is cached
+    make_images(pool / "new", per_class=1, classes=("dog",), seed=11)
+    result = stage(project, "label_next")
+    assert re.search(r"label_next: 17 pool photo\(s\): .* 1 through the model", result.output), result.output
+    again = queue_of(project).loc["same_bytes.jpg"]
+    assert (again.suggested, again.confidence, again.unknown_score) == (queued.suggested, queued.confidence,
+                                                                        queued.unknown_score)

@@ -45,7 +45,7 @@ def ran(output):
 def test_first_repro_runs_every_stage(project):
     log = project.with_suffix(".repro.log").read_text()
     assert re.findall(r"Running stage '(\w+)'", log)[0] == "scan"
-    assert ran(log) == ["download", "clean", "split", "features", "audit", "train", "finetune", "unknown", "evaluate",
+    assert ran(log) == ["download", "clean", "split", "features", "audit", "train", "finetune", "unknown", "label_next", "evaluate",
                         "export"]
 
 

@@ -78,6 +78,8 @@ def test_auto_keeps_frozen_passes_on_tensorflow_where_it_has_a_gpu(monkeypatch):
         ("split", "test", 0.9, "split.val + split.test = 1.05 must be below 1"),
         ("data", "local_dir", None, "data.local_dir is required when data.source is local"),
         ("data", "local_dir", "/no/such/folder", "data.local_dir = '/no/such/folder' is not a folder"),
+        ("data", "unlabelled_dir", "/no/such/folder", "data.unlabelled_dir = '/no/such/folder' is not a folder"),
+        ("data", "unlabelled_dir", str(ROOT / "tests"), "lies inside data.local_dir, whose folders are classes"),
         ("model", "image_size", 16, "model.image_size = 16 is too small for vgg16 (minimum 32)"),
         ("model", "weights", "missing.h5", "model.weights = 'missing.h5' must be imagenet, none, or the path"),
         ("model", "alpha", 0.6, "model.alpha = 0.6 must be one of: 0.35, 0.5"),
@@ -120,6 +122,9 @@ def test_local_dir_that_the_pipeline_writes_is_refused(inside, tmp_path, monkeyp
     raw = with_change("data", "local_dir", inside)
     with pytest.raises(UserError, match=r"overlaps (data/raw|models/export|data/.*), which the pipeline deletes"):
         validate(raw)
+    pool = with_change("data", "unlabelled_dir", inside)
+    with pytest.raises(UserError, match=r"unlabelled_dir = .* overlaps (data/raw|models/export|data/.*), which"):
+        validate(pool)
     (tmp_path / "photos").mkdir()
     assert validate(with_change("data", "local_dir", "photos")).data.local_dir == "photos"
 

@@ -53,6 +53,8 @@ def test_every_declared_output_exists_and_parses(baseline):
     for png in ("confusion_head", "confusion_finetune", "roc_pr", "training_curves", "mistakes", "explained",
                 "reliability", "unknown_scores"):
         assert (baseline / f"plots/{png}.png").stat().st_size > 5000, png
+    assert json.loads((baseline / "metrics/label_next.json").read_text())["pool"] == 0  # no data.unlabelled_dir
+    assert pd.read_csv(baseline / "reports/label_next.csv").empty
     roc = pd.read_csv(baseline / "plots/roc_finetune.csv")
     assert roc.fpr.is_monotonic_increasing and roc.tpr.iloc[-1] == 1
     for log in ("logs/train", "logs/finetune"):

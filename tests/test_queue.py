@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from classifier.training.queue import margin, next_batch
+from classifier.training.queue import BATCH, ROUNDS, margin, next_batch, ranked
 
 
 def test_a_batch_takes_unsure_photos_from_different_scenes():
@@ -20,3 +20,17 @@ def test_photos_like_the_labelled_ones_wait():
     features = np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
     probabilities = np.full((3, 2), 0.5)  # all equally unsure
     assert next_batch(probabilities, features, labelled=np.array([[1.0, 0.05]]), count=1) == [1]
+
+
+def test_the_queue_ranks_every_photo_once_in_batches_that_count_the_ones_before():
+    rng = np.random.default_rng(1)
+    features, top = rng.normal(size=(300, 8)), rng.uniform(0.5, 1, 300)
+    probabilities = np.c_[top, 1 - top]
+    order = ranked(probabilities, features, labelled=features[:0])
+    assert sorted(order) == list(range(300))
+    first = next_batch(probabilities, features, features[:0], BATCH)
+    assert list(order[:BATCH]) == first
+    left = np.setdiff1d(np.arange(300), first)
+    second = left[next_batch(probabilities[left], features[left], features[first], BATCH)]
+    assert list(order[BATCH:2 * BATCH]) == list(second)
+    assert np.all(np.diff(margin(probabilities)[order[ROUNDS * BATCH:]]) >= 0)  # then margin alone

@@ -9,7 +9,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "classifier", ".dvc/config", ".dvcignore", ".gitignore", "data/exclude.csv",
-                 "data/relabel.csv", "data/reviewed.csv")
+                 "data/relabel.csv", "data/reviewed.csv", "data/labelled.csv")
 
 
 def merge(base, overrides):

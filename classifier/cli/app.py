@@ -1,4 +1,4 @@
-"""A local web app (Gradio): try the model on photos, review the audit's findings, read the model card.
+"""A local web app (Gradio): try the model, review the audit's findings, label the pool, read the model card.
 
     python -m classifier.cli.app [--host 127.0.0.1] [--port 7860] [--model models/model.keras]
 
@@ -10,6 +10,9 @@
 - Review: the audit's findings as cards; Exclude, Relabel to ... and Keep are
   written at once to data/exclude.csv, data/relabel.csv and data/reviewed.csv
   (classifier/data/review.py); `dvc exp run` then shows their effect.
+- Label: the next photos of label_next's queue (the unlabelled pool, ranked),
+  the model's suggestion preselected; Save label writes it at once to
+  data/labelled.csv, Skip moves on; `dvc exp run` then trains on them.
 - Model: models/export/README.md, the model card that `export` writes.
 
 Offline: bound to 127.0.0.1, no usage analytics, the theme's fonts served by
@@ -29,7 +32,8 @@ from PIL import Image  # noqa: E402
 from classifier.cli import predict  # noqa: E402
 from classifier.data import review  # noqa: E402
 from classifier.errors import UserError, run  # noqa: E402
-from classifier.paths import EXPORT, MODEL  # noqa: E402
+from classifier.files import read_json  # noqa: E402
+from classifier.paths import EVAL_REPORT, EXPORT, LABELLED, MODEL  # noqa: E402
 from classifier.report import figures, gradcam  # noqa: E402
 
 TOP = 3  # classes shown per photo
@@ -116,6 +120,48 @@ def decide(action):
     return handler
 
 
+def pool_root():
+    from classifier import params
+
+    return params.load().data.unlabelled_dir
+
+
+def last_accuracy():
+    if not EVAL_REPORT.exists():
+        return "no run evaluated yet"
+    return f"the last run's test accuracy {read_json(EVAL_REPORT)['finetune']['accuracy']:.1%}"
+
+
+def show_next(skipped, message=""):
+    """What the Label view shows for the first photo of the queue neither labelled nor skipped."""
+    root = pool_root()
+    waiting, labelled = review.to_label(root)
+    waiting = [row for row in waiting if row["path"] not in skipped]
+    progress = (f"**{labelled} photo(s) labelled** ({LABELLED}), {len(waiting)} waiting; {last_accuracy()}. "
+                f"`dvc exp run` trains on the new labels. {message}")
+    if not waiting:
+        return progress, "", "Nothing waiting: `dvc repro label_next` ranks the pool.", None, gr.update(value=None)
+    row = waiting[0]
+    choices = review.classes()
+    return (progress, row["path"], f"{row['reason']}.", photo(os.path.join(root, row["path"])),
+            gr.update(choices=choices, value=row["suggested"] if row["suggested"] in choices else None))
+
+
+def save_label(path, label, skipped):
+    if not path:
+        return show_next(skipped, "Nothing to save.")
+    try:
+        review.label_photo(pool_root(), path, label)
+    except UserError as error:
+        return show_next(skipped, f"Not saved: {error}")
+    return show_next(skipped, f"Saved: {path} is {label}.")
+
+
+def skip(path, skipped):
+    skipped = [*skipped, path]
+    return skipped, *show_next(skipped, f"Skipped {path}.")
+
+
 def model_card():
     card = EXPORT / "README.md"
     if not card.exists():
@@ -126,7 +172,7 @@ def model_card():
 
 
 def build(model_path=MODEL):
-    """The app's three views, as Gradio Blocks."""
+    """The app's four views, as Gradio Blocks."""
     labeller = Labeller(model_path)
     with gr.Blocks(title="Image classifier", analytics_enabled=False) as app:
         with gr.Tab("Try"):
@@ -155,6 +201,20 @@ def build(model_path=MODEL):
             relabel.click(decide("relabel"), [finding, path, label], shown, api_name="relabel")
             keep.click(decide("keep"), [finding, path], shown, api_name="keep")
             app.load(show, None, shown, api_name=False)
+        with gr.Tab("Label"):
+            skipped = gr.State([])  # this page's skips: a reload starts them again
+            progress = gr.Markdown()
+            path = gr.Textbox(label="Pool photo", interactive=False)
+            reason = gr.Markdown()
+            image = gr.Image(label="Photo to label", interactive=False)
+            with gr.Row():
+                label = gr.Radio(label="Class", choices=labeller.info["classes"])
+                save = gr.Button("Save label", variant="primary")
+                skip_button = gr.Button("Skip")
+            shown = [progress, path, reason, image, label]
+            save.click(save_label, [path, label, skipped], shown, api_name="save_label")
+            skip_button.click(skip, [path, skipped], [skipped, *shown], api_name="skip")
+            app.load(show_next, skipped, shown, api_name=False)
         with gr.Tab("Model"):
             gr.Markdown(model_card())
     return app

@@ -118,15 +118,19 @@ def collect(root, destination, max_per_class, move=False):
 
 
 def summary(root):
-    digest, count, size = hashlib.sha256(), 0, 0
-    for folder in class_folders(root):
-        for path in files(folder):
-            try:
-                stat = path.stat()
-                seen = f"{stat.st_size} {stat.st_mtime_ns}"
-                size += stat.st_size
-            except OSError as error:  # a broken link: download will say so
-                seen = str(error.strerror)
-            digest.update(os.fsencode(path.relative_to(root)) + b"\0" + seen.encode() + b"\n")
-            count += 1
-    return {"folder": printable(root), "files": count, "bytes": size, "digest": digest.hexdigest()}
+    """The class folders' files summed up: what `scan` writes for `download`."""
+    return fingerprint(root, [path for folder in class_folders(root) for path in files(folder)])
+
+
+def fingerprint(root, paths):
+    """Count, bytes and a digest of each file's name, size and modification time."""
+    digest, size = hashlib.sha256(), 0
+    for path in paths:
+        try:
+            stat = path.stat()
+            seen = f"{stat.st_size} {stat.st_mtime_ns}"
+            size += stat.st_size
+        except OSError as error:  # a broken link: download will say so
+            seen = str(error.strerror)
+        digest.update(os.fsencode(path.relative_to(root)) + b"\0" + seen.encode() + b"\n")
+    return {"folder": printable(root), "files": len(paths), "bytes": size, "digest": digest.hexdigest()}

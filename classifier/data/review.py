@@ -4,7 +4,9 @@ them written back as ordinary changes to tracked files.
 - data/exclude.csv (path,reason): photos that leave every split (`split` reads it);
 - data/relabel.csv (path,label): photos that move to another class (`split` reads it);
 - data/reviewed.csv (path,finding,decision): every card decided (exclude,
-  relabel or keep), so that it does not come back after the next audit.
+  relabel or keep), so that it does not come back after the next audit;
+- data/labelled.csv (path,label): unlabelled pool photos given a class from
+  label_next's queue (`download` reads it: classifier/data/pool.py).
 
 Each file is rewritten whole, to a temporary file then renamed, so that a crash
 leaves the old file or the new one, never half; earlier lines are kept.
@@ -19,10 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from classifier.data import pool
 from classifier.errors import UserError
-from classifier.paths import AUDIT, CLEAN_IMAGES, EXCLUDE, RELABEL, REVIEWED
+from classifier.paths import AUDIT, CLEAN_IMAGES, EXCLUDE, LABEL_NEXT, LABELLED, RELABEL, REVIEWED
 
-HEADERS = {EXCLUDE: ["path", "reason"], RELABEL: ["path", "label"], REVIEWED: ["path", "finding", "decision"]}
+HEADERS = {EXCLUDE: ["path", "reason"], RELABEL: ["path", "label"], REVIEWED: ["path", "finding", "decision"],
+           LABELLED: ["path", "label"]}
 
 
 def read(file):
@@ -118,3 +122,23 @@ def queue():
     found = cards()
     return [card for card in found if (card["path"], card["finding"]) not in done], len(found)
 
+
+
+def to_label(root):
+    """(rows of label_next's queue not yet labelled: the next ones in rank order, then
+    those the unknown check flags; how many are labelled)."""
+    labelled = set(read(LABELLED).path)
+    rows = pd.read_csv(LABEL_NEXT, dtype=str, keep_default_na=False) if LABEL_NEXT.exists() else None
+    if rows is None or root is None:
+        return [], len(labelled)
+    waiting = rows[rows.queue.isin(["next", "unknown"]) & ~rows.path.isin(labelled)]
+    return waiting.to_dict("records"), len(labelled)
+
+
+def label_photo(root, path, label):
+    """Write `path` (a photo of label_next's queue) as `label` to data/labelled.csv."""
+    if label not in classes():
+        raise UserError(f"'{label}' is not a class (classes: {', '.join(classes())})")
+    if not pool.is_pool_photo(root, path) or path not in {row["path"] for row in to_label(root)[0]}:
+        raise UserError(f"{path} is not a photo waiting in {LABEL_NEXT} (or it is labelled already)")
+    append(LABELLED, [path, label])

@@ -54,6 +54,12 @@ def walk(folder):
     return sorted(found, key=lambda pair: pair[0])
 
 
+def relative(folder):
+    """walk(folder) with each path relative to the folder: the unlabelled pool's files."""
+    folder = Path(folder)
+    return [(path.relative_to(folder), problem) for path, problem in walk(folder)]
+
+
 def link_problem(path, root, folder):
     """Why the symlink `path` is not followed, or None."""
     try:

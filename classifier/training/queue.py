@@ -40,3 +40,23 @@ def next_batch(probabilities, features, labelled, count):
         nearest = np.minimum(nearest, 1 - x @ x[pick])
         nearest[pick] = -np.inf
     return chosen
+
+
+ROUNDS, BATCH = 10, 20  # the queue's first ROUNDS x BATCH photos, picked batch by batch; the rest by margin
+
+
+def ranked(probabilities, features, labelled):
+    """Every pool row, in labelling order: ROUNDS batches of next_batch, each
+    counting the batches before it as labelled, then the rest by margin alone
+    (after a few rounds the model is retrained and the queue ranked again)."""
+    left, order = np.arange(len(features)), []
+    known = unit(np.asarray(labelled, dtype="float32"))
+    for _ in range(ROUNDS):
+        if not len(left):
+            break
+        picks = left[next_batch(probabilities[left], features[left], known, BATCH)]
+        order.extend(picks)
+        known = np.concatenate([known, unit(np.asarray(features[picks], dtype="float32"))])
+        left = np.setdiff1d(left, picks)
+    order.extend(left[np.argsort(margin(probabilities[left]), kind="stable")])
+    return np.asarray(order, dtype=int)

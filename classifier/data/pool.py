@@ -1,0 +1,75 @@
+"""The unlabelled pool (data.unlabelled_dir) and the labels a person gives its photos.
+
+data/labelled.csv (path,label) holds them: a pool photo's path relative to
+data.unlabelled_dir and the class it was given (the app's Label view writes
+it, classifier/cli/app.py). `download` copies each labelled photo to
+data/raw/<label>/labelled/<path> (inside train/ where the photos come split),
+so that clean, split and the group split take it as any photo of its class;
+the user's files stay where they are. `label_next` queues the others.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+from classifier.errors import UserError
+from classifier.paths import LABELLED, printable
+
+FOLDER = "labelled"  # data/raw/<label>/labelled/: where download puts labelled pool photos
+
+
+def read_labelled(root):
+    """{path: label} from data/labelled.csv, every row checked: a bad one stops with
+    one line naming it. Without a pool (root None) the file must be empty."""
+    try:
+        table = pd.read_csv(LABELLED, dtype=str, keep_default_na=False)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return {}
+    if list(table.columns) != ["path", "label"]:
+        raise UserError(f"{LABELLED}: the columns must be path,label, not {','.join(table.columns)}")
+    if len(table) and root is None:
+        raise UserError(f"{LABELLED} lists {len(table)} photo(s) but data.unlabelled_dir is null: "
+                        "set it to the folder they are in")
+    labels = {}
+    for number, (path, label) in enumerate(zip(table.path, table.label), start=2):
+        where = f"{LABELLED}, line {number}"
+        if not path or not label:
+            raise UserError(f"{where}: needs both a path and a label")
+        if label.startswith(".") or "/" in label or "\\" in label:
+            raise UserError(f"{where}: {label!r} cannot be a class name (a folder name, not hidden)")
+        if not is_pool_photo(root, path):
+            raise UserError(f"{where}: {path} is not a file in data.unlabelled_dir ({root}): "
+                            "fix the path or remove the line")
+        if labels.get(path, label) != label:
+            raise UserError(f"{where}: {path} is labelled both {labels[path]} and {label}: keep one line")
+        labels[path] = label
+    return labels
+
+
+def is_pool_photo(root, path):
+    """Whether `path` (relative) names a file inside the pool, not one reached by '..' or a link out of it."""
+    if root is None or not path or Path(path).is_absolute():
+        return False
+    folder = Path(root).resolve()
+    target = (folder / path).resolve()
+    return target.is_relative_to(folder) and target.is_file()
+
+
+def copy_labelled(root, destination, splits):
+    """Copy each labelled pool photo into destination/<label>/[train/]labelled/<path>;
+    return (original, written or None, note) for each not copied as named."""
+    import shutil
+
+    labels = read_labelled(root)
+    changed = []
+    for path, label in sorted(labels.items()):
+        relative = Path(label, "train" if splits else "", FOLDER, path)
+        target = destination / printable(relative)
+        if target.exists():
+            changed.append((Path(root, path), None, f"not copied: {target} is taken by another file"))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(root, path), target)
+    if labels:
+        print(f"download: {len(labels)} labelled pool photo(s) from {LABELLED}")
+    return changed
