@@ -1,5 +1,6 @@
 """Helpers: tiny generated image sets and throw-away copies of the project."""
 
+import importlib
 import io
 import os
 import shutil
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from filelock import FileLock
 from PIL import Image
 
 from tools.generated import COLORS, TEST_PARAMS, environment, make_images  # noqa: F401 (for the test modules)
@@ -121,7 +124,7 @@ def new_project(directory, data_dir, overrides=()):
 # The longest modules first, longest to shortest (measured with --durations): with
 # `--dist loadfile` (pytest.ini) the workers start on them at once instead of
 # finding one last (the 200-class module alone is 2.5 min).
-FIRST = ("test_experiments.py", "test_pipeline.py", "test_many_classes.py", "test_two_hundred_classes.py",
+FIRST = ("test_experiments.py", "test_pipeline.py", "test_many_classes.py", "test_thirty_classes.py",
          "test_real_photos.py", "test_app.py", "test_audit.py")
 
 
@@ -146,11 +149,37 @@ def images(tmp_path_factory):
 
 def reproduced(directory, data_dir, overrides=()):
     """A project after one full `dvc repro`, committed; its output in <project>.repro.log."""
-    project = new_project(directory, data_dir, overrides)
+    return committed_repro(new_project(directory, data_dir, overrides))
+
+
+def committed_repro(project):
+    """`dvc repro`, its output in <project>.repro.log, the result committed."""
     result = dvc(project, "repro")
     project.with_suffix(".repro.log").write_text(result.output)
     sh(project, "git", "add", "-A")
     sh(project, "git", "commit", "-qm", "baseline run")
+    return project
+
+
+STAGES = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])  # in the order they run
+
+
+def stages_run(directory, data_dir, overrides=()):
+    """A new project with every stage's outputs, made by calling each stage's main()
+    in dvc.yaml's order in this process: TensorFlow is imported once per test worker,
+    not once per stage (about 6 s of CPU each). For tests that read the outputs;
+    where DVC's behaviour is the subject (what reruns, dvc.lock), use `reproduced`."""
+    import keras  # noqa: PLC0415 (only the tests that call this pay for it)
+
+    project = new_project(directory, data_dir, overrides)
+    here = os.getcwd()
+    os.chdir(project)  # the stages read params.yaml and write their outputs here
+    try:
+        for name in STAGES:
+            importlib.import_module(f"stages.{name}").main()
+            keras.backend.clear_session()  # each stage starts as in a process of its own
+    finally:
+        os.chdir(here)
     return project
 
 
@@ -170,8 +199,31 @@ def workspace_copy(project, target):
 
 
 @pytest.fixture(scope="session")
-def baseline(tmp_path_factory, images):
-    """The project after a full `dvc repro`, every export format: for tests that only read it."""
-    overrides = {"evaluate": {"tta": True},
-                 "export": {"formats": ["saved_model", "tflite", "tflite_dynamic", "tflite_int8", "onnx"]}}
-    return reproduced(tmp_path_factory.mktemp("baseline") / "project", images, overrides)
+def pristine(tmp_path_factory, worker_id):
+    """The two-class project after a full `dvc repro`, every export format: built
+    once for all test workers (pytest-xdist's recipe for session data, under a file
+    lock) and never changed. Tests take copies (`copy_of`)."""
+    root = tmp_path_factory.getbasetemp()
+    root = root if worker_id == "master" else root.parent
+    project, done = root / "pristine" / "project", root / "pristine" / "done"
+    with FileLock(root / "pristine.lock"):
+        if not done.exists():
+            shutil.rmtree(project.parent, ignore_errors=True)  # a worker's build that failed
+            overrides = {"evaluate": {"tta": True},
+                         "export": {"formats": ["saved_model", "tflite", "tflite_dynamic", "tflite_int8", "onnx"]}}
+            reproduced(project, make_images(project.parent / "images"), overrides)
+            done.touch()
+    return project
+
+
+def copy_of(project, target):
+    """A copy of a reproduced project (Git, DVC's cache and its repro log with it)."""
+    shutil.copytree(project, target, symlinks=True)
+    shutil.copy(project.with_suffix(".repro.log"), target.with_suffix(".repro.log"))
+    return target
+
+
+@pytest.fixture(scope="session")
+def baseline(tmp_path_factory, pristine):
+    """The reproduced two-class project: for tests that only read it."""
+    return copy_of(pristine, tmp_path_factory.mktemp("baseline") / "project")

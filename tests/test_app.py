@@ -18,7 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import browser, dvc, make_images, reproduced, stage, tool
+from conftest import browser, committed_repro, copy_of, dvc, make_images, set_params, stage, tool
 
 # The server runs with its sockets guarded: a connection or name lookup for
 # anything but this machine is refused and written to the log the tests read.
@@ -81,13 +81,15 @@ def make_pool(folder, images):
 
 
 @pytest.fixture(scope="module")
-def app(images, tmp_path_factory):
-    """(project, url, server log): the app serving a reproduced project of its own, with
-    an unlabelled pool (the tests' params: one export format, which is all the app needs)."""
+def app(images, pristine, tmp_path_factory):
+    """(project, url, server log): the app serving a copy of the baseline project, with
+    an unlabelled pool and a smaller upload limit (so `dvc repro` reruns clean, which
+    changes no photo, and label_next)."""
     folder = tmp_path_factory.mktemp("app")
     pool = make_pool(folder / "pool", images)
-    project = reproduced(folder / "project", images,
-                         {"clean": {"max_bytes": MAX_BYTES}, "data": {"unlabelled_dir": str(pool)}})
+    project = copy_of(pristine, folder / "project")
+    set_params(project, {"clean": {"max_bytes": MAX_BYTES}, "data": {"unlabelled_dir": str(pool)}})
+    committed_repro(project)
     findings(project)
     port, log = free_port(), project.parent / "network.log"
     server = subprocess.Popen([sys.executable, "-c", GUARD, str(log), "--port", str(port)], cwd=project,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from test_pipeline import EXAMPLES, NO_STAGES
 
-from conftest import COLORS, SHARED, make_images, reproduced, sh, tool
+from conftest import COLORS, SHARED, make_images, sh, stages_run, tool
 
 CLASSES = sorted(COLORS)  # six
 # Random MobileNetV2 weights give features of ~1e-12 (every image alike): with
@@ -31,7 +31,7 @@ def project(tmp_path_factory):
     weights = str(OFFICIAL) if OFFICIAL.exists() else "none"
     overrides = {"model": {"backbone": "mobilenetv2", "alpha": 0.35, "weights": weights}, "finetune": {"views": 2},
                  "export": {"formats": ["saved_model", "tflite", "tflite_int8", "onnx"]}}
-    return reproduced(tmp_path_factory.mktemp("mobilenet") / "project", images, overrides)
+    return stages_run(tmp_path_factory.mktemp("mobilenet") / "project", images, overrides)
 
 
 def test_every_class_is_reported_and_the_scores_are_the_predictions(project):

@@ -22,6 +22,7 @@ every other address blocked).
 
 import argparse
 import os
+from functools import partial
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio reads it: no calls home
 
@@ -132,8 +133,9 @@ def last_accuracy():
     return f"the last run's test accuracy {read_json(EVAL_REPORT)['finetune']['accuracy']:.1%}"
 
 
-def show_next(skipped, message=""):
-    """What the Label view shows for the first photo of the queue neither labelled nor skipped."""
+def show_next(classes, skipped, message=""):
+    """What the Label view shows for the first photo of the queue neither labelled nor
+    skipped; `classes`: the model's (model.json), which the queue suggests from."""
     root = pool_root()
     waiting, labelled = review.to_label(root)
     waiting = [row for row in waiting if row["path"] not in skipped]
@@ -142,24 +144,23 @@ def show_next(skipped, message=""):
     if not waiting:
         return progress, "", "Nothing waiting: `dvc repro label_next` ranks the pool.", None, gr.update(value=None)
     row = waiting[0]
-    choices = review.classes()
     return (progress, row["path"], f"{row['reason']}.", photo(os.path.join(root, row["path"])),
-            gr.update(choices=choices, value=row["suggested"] if row["suggested"] in choices else None))
+            gr.update(value=row["suggested"] if row["suggested"] in classes else None))
 
 
-def save_label(path, label, skipped):
+def save_label(classes, path, label, skipped):
     if not path:
-        return show_next(skipped, "Nothing to save.")
+        return show_next(classes, skipped, "Nothing to save.")
     try:
-        review.label_photo(pool_root(), path, label)
+        review.label_photo(pool_root(), path, label, classes)
     except UserError as error:
-        return show_next(skipped, f"Not saved: {error}")
-    return show_next(skipped, f"Saved: {path} is {label}.")
+        return show_next(classes, skipped, f"Not saved: {error}")
+    return show_next(classes, skipped, f"Saved: {path} is {label}.")
 
 
-def skip(path, skipped):
+def skip(classes, path, skipped):
     skipped = [*skipped, path]
-    return skipped, *show_next(skipped, f"Skipped {path}.")
+    return skipped, *show_next(classes, skipped, f"Skipped {path}.")
 
 
 def model_card():
@@ -207,14 +208,15 @@ def build(model_path=MODEL):
             path = gr.Textbox(label="Pool photo", interactive=False)
             reason = gr.Markdown()
             image = gr.Image(label="Photo to label", interactive=False)
+            classes = labeller.info["classes"]
             with gr.Row():
-                label = gr.Radio(label="Class", choices=labeller.info["classes"])
+                label = gr.Radio(label="Class", choices=classes)
                 save = gr.Button("Save label", variant="primary")
                 skip_button = gr.Button("Skip")
             shown = [progress, path, reason, image, label]
-            save.click(save_label, [path, label, skipped], shown, api_name="save_label")
-            skip_button.click(skip, [path, skipped], [skipped, *shown], api_name="skip")
-            app.load(show_next, skipped, shown, api_name=False)
+            save.click(partial(save_label, classes), [path, label, skipped], shown, api_name="save_label")
+            skip_button.click(partial(skip, classes), [path, skipped], [skipped, *shown], api_name="skip")
+            app.load(partial(show_next, classes), skipped, shown, api_name=False)
         with gr.Tab("Model"):
             gr.Markdown(model_card())
     return app

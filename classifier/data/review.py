@@ -123,7 +123,6 @@ def queue():
     return [card for card in found if (card["path"], card["finding"]) not in done], len(found)
 
 
-
 def to_label(root):
     """(rows of label_next's queue not yet labelled: the next ones in rank order, then
     those the unknown check flags; how many are labelled)."""
@@ -135,10 +134,11 @@ def to_label(root):
     return waiting.to_dict("records"), len(labelled)
 
 
-def label_photo(root, path, label):
-    """Write `path` (a photo of label_next's queue) as `label` to data/labelled.csv."""
-    if label not in classes():
-        raise UserError(f"'{label}' is not a class (classes: {', '.join(classes())})")
+def label_photo(root, path, label, known):
+    """Write `path` (a photo of label_next's queue) as `label`, one of the model's
+    classes `known`, to data/labelled.csv."""
+    if label not in known:
+        raise UserError(f"'{label}' is not a class (classes: {', '.join(known)})")
     if not pool.is_pool_photo(root, path) or path not in {row["path"] for row in to_label(root)[0]}:
         raise UserError(f"{path} is not a photo waiting in {LABEL_NEXT} (or it is labelled already)")
     append(LABELLED, [path, label])
