@@ -12,7 +12,7 @@ file by hand.
 """
 
 import math
-from dataclasses import make_dataclass
+from dataclasses import make_dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -22,6 +22,7 @@ from classifier.errors import UserError
 PARAMS_FILE = Path("params.yaml")
 SOURCES = ("petimages", "kaggle", "cifar10", "local")
 LOSSES = ("categorical_crossentropy", "binary_crossentropy")
+TASKS = ("single_label", "multi_label")  # one class per photo (its folder) | several (data.labels)
 
 
 def choice(*allowed):
@@ -116,6 +117,7 @@ SCHEMA = {
     "data": {
         "source": choice(*SOURCES),
         "local_dir": text(null=True),
+        "labels": text(null=True),  # check_together: a file, with source local
         "unlabelled_dir": text(null=True),
         "url": text(null=True),
         "max_per_class": number(1, integer=True, null=True),
@@ -144,6 +146,7 @@ SCHEMA = {
         "image_size": auto_or(number(1, MAX_IMAGE_SIZE, integer=True)),
         "alpha": number(0, open_low=True),  # registry.resolve
         "pooling": choice("avg", "flatten"),
+        "task": choice("auto", *TASKS),  # resolved by load(): task()
     },
     # What every frozen pass shares: features, finetune's views, evaluate, export.
     "runtime": {
@@ -235,7 +238,7 @@ def validate(raw):
         sections[section] = SECTIONS[section](**given)
     params = Params(**sections)
     check_together(params)
-    return params
+    return replace(params, model=replace(params.model, task=task(params)))
 
 
 def require(section, key, value, check):
@@ -266,6 +269,14 @@ def check_together(p):
                 f"{PARAMS_FILE}: data.local_dir = {p.data.local_dir!r} overlaps {output}, which the pipeline "
                 "deletes and rewrites: move your photos to a folder of their own (e.g. outside the project)"
             )
+    if p.data.labels is not None:
+        if p.data.source != "local":
+            raise UserError(f"{PARAMS_FILE}: data.labels needs data.source local (the photos it lists are in data.local_dir)")
+        if not Path(p.data.labels).is_file():
+            raise UserError(f"{PARAMS_FILE}: data.labels = {p.data.labels!r} is not a file (a CSV of path,labels)")
+        if p.data.unlabelled_dir is not None:
+            raise UserError(f"{PARAMS_FILE}: data.unlabelled_dir: the label-next queue does not take several labels "
+                            "per photo yet (issue 52): set it to null")
     if p.data.unlabelled_dir is not None:
         check_pool(p.data)
     if p.model.weights not in ("imagenet", "none") and not Path(p.model.weights).is_file():
@@ -273,6 +284,18 @@ def check_together(p):
             f"{PARAMS_FILE}: model.weights = {p.model.weights!r} must be imagenet, none, "
             "or the path of a Keras weights file (.h5 / .weights.h5)"
         )
+
+
+def task(p):
+    """model.task with `auto` resolved: multi_label exactly where data.labels is set
+    (the one place the task is decided; every stage reads p.model.task)."""
+    if p.model.task == "auto":
+        return "multi_label" if p.data.labels else "single_label"
+    if (p.model.task == "multi_label") != bool(p.data.labels):
+        need = "needs data.labels (a CSV of path,labels)" if p.data.labels is None else \
+            "reads its classes from folders, not data.labels"
+        raise UserError(f"{PARAMS_FILE}: model.task = {p.model.task} {need}: set model.task to auto")
+    return p.model.task
 
 
 def check_pool(data):

@@ -9,6 +9,7 @@ RENAMED = Path("data/renamed.csv")
 GIVEN_SPLITS = Path("data/given_splits.json")  # the splits the photos came in (data/raw/<class>/<split>/)
 SCAN = Path("data/scan.json")
 UNLABELLED_SCAN = Path("data/unlabelled.json")  # scan's summary of data.unlabelled_dir: label_next reruns when it changes
+LABEL_SETS = Path("data/label_sets.csv")  # path,labels: each photo of data/raw and its labels (data.labels); header only without
 LABELLED = Path("data/labelled.csv")  # path,label: pool photos a person labelled (the app's Label view)
 CLEAN = Path("data/clean")
 CLEAN_IMAGES = CLEAN / "images"

@@ -11,6 +11,10 @@ each such byte as %XX; data/renamed.csv lists every file whose name changed or
 that could not be copied, with the original name. Photos of the unlabelled
 pool that a person labelled (data/labelled.csv) are copied in as photos of
 their class (classifier/data/pool.py).
+
+With data.labels (several labels per photo, classifier/data/labels.py) the
+photos the CSV lists are copied to data/raw/<their path>, and data/label_sets.csv
+gives each one's labels (otherwise it holds its header only: the folders are the classes).
 """
 
 import csv
@@ -18,11 +22,11 @@ import shutil
 import tempfile
 
 from classifier import params
-from classifier.data import pool, sources
+from classifier.data import labels, pool, sources
 from classifier.data.folders import collect
 from classifier.errors import run
 from classifier.files import write_json
-from classifier.paths import GIVEN_SPLITS, RAW, RENAMED, exact_name, printable
+from classifier.paths import GIVEN_SPLITS, LABEL_SETS, RAW, RENAMED, exact_name, printable
 
 
 def write_outputs(collected, unlabelled_dir):
@@ -49,6 +53,11 @@ def main():
     if RAW.exists():
         shutil.rmtree(RAW)
     RAW.mkdir(parents=True)
+    labels.write({}, LABEL_SETS)
+    if p.data.labels:
+        labels.write(labels.collect(p.data.labels, p.data.local_dir, RAW, p.data.max_per_class), LABEL_SETS)
+        write_outputs(([], []), None)  # params.check_together refuses a pool here
+        return
     if p.data.source == "local":
         write_outputs(collect(p.data.local_dir, RAW, p.data.max_per_class), p.data.unlabelled_dir)
         return

@@ -14,7 +14,7 @@ The photos of data.unlabelled_dir listed in data/labelled.csv count there too
 from pathlib import Path
 
 from classifier import params
-from classifier.data import pool, walk
+from classifier.data import labels, pool, walk
 from classifier.data.folders import fingerprint, summary
 from classifier.errors import run
 from classifier.files import write_json
@@ -24,7 +24,9 @@ from classifier.paths import SCAN, UNLABELLED_SCAN
 def main():
     p = params.load()
     found = {"source": p.data.source}
-    if p.data.source == "local":
+    if p.data.labels:
+        found.update(labels.summary(p.data.labels, p.data.local_dir))
+    elif p.data.source == "local":
         found.update(summary(p.data.local_dir))
     root = p.data.unlabelled_dir
     unlabelled = {"folder": None, "files": 0}

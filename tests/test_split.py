@@ -68,8 +68,8 @@ def test_class_folders_are_no_split(tmp_path):
 def test_too_few_photos_in_a_class_stops():
     images = pd.DataFrame({"label": ["cat"] * MIN_PER_CLASS + ["owl"] * (MIN_PER_CLASS - 1)})
     with pytest.raises(UserError, match=f"class 'owl' has {MIN_PER_CLASS - 1} clean image.*at least {MIN_PER_CLASS}"):
-        check_counts(images)
-    check_counts(pd.DataFrame({"label": ["cat", "owl"] * MIN_PER_CLASS}))
+        check_counts(images, "single_label")
+    check_counts(pd.DataFrame({"label": ["cat", "owl"] * MIN_PER_CLASS}), "single_label")
 
 
 def test_near_duplicates_group_through_chains():

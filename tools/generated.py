@@ -44,3 +44,26 @@ def environment():
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env.update(DVC_NO_ANALYTICS="1", PYTHONUNBUFFERED="1")
     return env
+
+
+# Several labels per photo: each label lights one colour channel.
+CHANNELS = {"red": 0, "green": 1, "blue": 2}
+
+
+def make_label_sets(root, count=60, seed=0):
+    """A flat folder of `count` photos and its labels CSV (path,labels): each photo
+    has each label of CHANNELS with probability 0.4, and that channel bright; one
+    photo in ten has none. Returns (folder, labels CSV)."""
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / "photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["path,labels"]
+    for i in range(count):
+        given = [] if i % 10 == 9 else [name for name in CHANNELS if rng.random() < 0.4]
+        color = [220 if name in given else 40 for name in CHANNELS]
+        pixels = rng.normal(color, 30, (48, 48, 3))
+        Image.fromarray(np.clip(pixels, 0, 255).astype("uint8")).save(folder / f"{i}.jpg")
+        rows.append(f"{i}.jpg,{' '.join(given)}")
+    labels = Path(root) / "labels.csv"
+    labels.write_text("\n".join(rows) + "\n")
+    return folder, labels

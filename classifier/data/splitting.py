@@ -1,16 +1,23 @@
 """The clean images as a table, the exclusions a user listed, groups of
 near-identical shots, and a stratified, seeded train/val/test split that keeps
 each group on one side (or the split the photos came in).
+
+A photo's `label` is its class, or with several labels per photo (model.task
+multi_label) its labels, space-separated ("" for none of them); the multi-label
+split is Sechidis et al.'s iterative stratification (2011), from the maintained
+`iterative-stratification` package.
 """
 
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
+from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import MultiLabelBinarizer
 
 from classifier.errors import UserError
-from classifier.paths import CLEAN_IMAGES, EXCLUDE, HASHES, RELABEL, SPLITS, given_split
+from classifier.paths import CLEAN_IMAGES, EXCLUDE, HASHES, LABEL_SETS, RELABEL, SPLITS, clean_image, given_split
 
 # pHashes this many bits apart or fewer are one shot. Measured on the 5,000
 # dogs-vs-cats photos: their re-saved copies differ by 0 bits, the nearest
@@ -30,6 +37,19 @@ def list_images(given):
     ]
     images = pd.DataFrame(rows, columns=["path", "label", "given"])
     return images.merge(pd.read_csv(HASHES, dtype=str), on="path", how="left", validate="one_to_one")
+
+
+def list_labelled_images():
+    """The same table for several labels per photo: each clean image of
+    data/label_sets.csv with its labels (those `clean` refused are in its report)."""
+    table = pd.read_csv(LABEL_SETS, dtype=str, keep_default_na=False)
+    images = pd.DataFrame({"path": [str(clean_image(raw)) for raw in table.path], "label": table.labels, "given": None})
+    return images.merge(pd.read_csv(HASHES, dtype=str), on="path", how="inner", validate="one_to_one")
+
+
+def label_counts(labels):
+    """Photos per label of a column of space-separated label sets."""
+    return pd.Series([name for names in labels for name in names.split()], dtype=str).value_counts().sort_index()
 
 
 def listed(file, header, images):
@@ -66,16 +86,18 @@ def relabelled(images):
     return dict(zip(rows.path, rows.label))
 
 
-def check_counts(images):
-    counts = images.label.value_counts()
+def check_counts(images, task):
+    kind, kinds = ("label", "labels") if task == "multi_label" else ("class", "classes")
+    counts = label_counts(images.label) if task == "multi_label" else images.label.value_counts()
     if len(counts) < 2:
-        raise UserError(f"split needs at least 2 classes with images, found {len(counts)}")
+        raise UserError(f"split needs at least 2 {kinds} with images, found {len(counts)}")
     few = counts[counts < MIN_PER_CLASS]
     if len(few):
+        fix = "label more photos with it, or remove it from data.labels" if task == "multi_label" else \
+            "move the class out of the folder"
         raise UserError(
-            f"class '{few.index[0]}' has {few.iloc[0]} clean image(s); each class needs at least "
-            f"{MIN_PER_CLASS}, or its val and test scores rest on one or two photos: add photos, "
-            "or move the class out of the folder"
+            f"{kind} '{few.index[0]}' has {few.iloc[0]} clean image(s); each {kind} needs at least "
+            f"{MIN_PER_CLASS}, or its val and test scores rest on one or two photos: add photos, or {fix}"
         )
 
 
@@ -94,42 +116,50 @@ def near_duplicates(hashes):
     return connected_components(graph, directed=False)[1]
 
 
-def split_off(images, share, seed):
+def split_off(images, share, seed, task):
     """(rest, taken): `share` of the images' groups taken, stratified by each group's
-    most common label; each part in the order train_test_split drew it."""
-    labels = images.groupby("group", sort=False).label.agg(lambda names: names.mode().iloc[0])
-    rest, taken = train_test_split(labels.index, test_size=share, stratify=labels.to_numpy(), random_state=seed)
+    most common label, or for multi_label by every label of its photos (iterative
+    stratification); each part in the order it was drawn."""
+    groups = images.groupby("group", sort=False).label
+    if task == "multi_label":
+        sets = groups.agg(lambda names: sorted({name for labels in names for name in labels.split()}))
+        targets = MultiLabelBinarizer().fit_transform(sets)
+        splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=share, random_state=seed)
+        rest, taken = (sets.index[part] for part in next(splitter.split(sets.index, targets)))
+    else:
+        labels = groups.agg(lambda names: names.mode().iloc[0])
+        rest, taken = train_test_split(labels.index, test_size=share, stratify=labels.to_numpy(), random_state=seed)
     by_group = images.set_index("group", drop=False)
     return by_group.loc[rest].reset_index(drop=True), by_group.loc[taken].reset_index(drop=True)
 
 
-def stratified(images, shares, seed):
+def stratified(images, shares, seed, task):
     """{split: images}: each split of `shares` ({split: share of the images}) carved
     out by group, stratified; the rest is train."""
     names = list(shares)
     parts = {"train": images}
     try:
         if names:
-            parts["train"], rest = split_off(images, sum(shares.values()), seed)
+            parts["train"], rest = split_off(images, sum(shares.values()), seed, task)
             parts[names[-1]] = rest
         if len(names) == 2:
-            parts[names[0]], parts[names[1]] = split_off(rest, shares[names[1]] / sum(shares.values()), seed)
+            parts[names[0]], parts[names[1]] = split_off(rest, shares[names[1]] / sum(shares.values()), seed, task)
     except ValueError as error:
         raise UserError(f"cannot split {len(images)} images into {', '.join(['train', *names])}: {error}") from None
     return parts
 
 
-def split(images, shares, seed):
+def split(images, shares, seed, task):
     """The manifest (path, label, split, group) and where each split came from.
     Given splits are kept; the missing ones are carved from the given train
     (never from a given val), with `shares` of it."""
     given = sorted(set(images.given.dropna()))
     if not given:
-        parts = stratified(images, shares, seed)
+        parts = stratified(images, shares, seed, task)
         origin = {name: "drawn" for name in SPLITS}
     else:
         missing = {name: share for name, share in shares.items() if name not in given}
-        parts = stratified(images[images.given == "train"], missing, seed)
+        parts = stratified(images[images.given == "train"], missing, seed, task)
         parts.update({name: images[images.given == name] for name in given if name != "train"})
         origin = {name: "given" if name in given else "carved from train" for name in SPLITS if name in parts}
     manifest = pd.concat(
