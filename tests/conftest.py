@@ -123,9 +123,10 @@ def new_project(directory, data_dir, overrides=()):
 
 # The longest modules first, longest to shortest (measured with --durations): with
 # `--dist loadfile` (pytest.ini) the workers start on them at once instead of
-# finding one last (the 200-class module alone is 2.5 min).
-FIRST = ("test_experiments.py", "test_pipeline.py", "test_many_classes.py", "test_thirty_classes.py",
-         "test_real_photos.py", "test_app.py", "test_audit.py")
+# finding one last. The real-photos run goes beside the two that wait for
+# `pristine`, so that a core works while it is built.
+FIRST = ("test_pipeline.py", "test_experiments.py", "test_real_photos.py", "test_experiment_queue.py", "test_app.py",
+         "test_many_classes.py", "test_audit.py", "test_thirty_classes.py", "test_multi_label.py")
 
 
 def pytest_collection_modifyitems(items):

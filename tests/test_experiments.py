@@ -1,20 +1,20 @@
-"""`dvc exp run -S` reruns only what a param touches, and the queue runs
-several experiments.
+"""`dvc exp run -S` reruns only what a param touches (the queue's experiments:
+tests/test_experiment_queue.py).
 
-The tests share one project (its own, so they may change its workspace) and
-run in file order; each starts from the committed baseline run.
+The tests share one project (a copy of the reproduced baseline, so they may
+change its workspace) and run in file order; each starts from the committed
+baseline run.
 """
 
 import csv
 import io
 import json
 import re
-import time
 
 import pandas as pd
 import pytest
 
-from conftest import copy_of, dvc, sh, tool
+from conftest import copy_of, dvc, sh
 
 
 @pytest.fixture(scope="module")
@@ -124,66 +124,3 @@ def test_online_augmentation_runs_the_whole_backbone_every_epoch(fresh):
     assert ran(result.output) == ["finetune"]
     assert "at the cut" not in result.output and "Epoch 2/2" in result.output
     assert json.loads((fresh / "metrics/finetune.json").read_text())["finetune"]["epochs"] == 2
-
-
-def wait_for_queue(project, seconds=360):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        status = dvc(project, "queue", "status").stdout
-        if not re.search(r"\b(Queued|Running)\b", status):
-            return status
-        time.sleep(3)
-    raise AssertionError(f"queue still busy after {seconds}s:\n{status}")
-
-
-# (mobilenetv2 through the whole pipeline: tests/test_real_photos.py)
-QUEUED = {
-    "lr": ["-S", "train.lr=0.001", "evaluate"],
-    "onnx": ["-S", "export.formats=[onnx]"],
-}
-
-
-@pytest.fixture(scope="module")
-def queued(project):
-    """Experiments run by the DVC queue, two at a time."""
-    reset(project)
-    for name, args in QUEUED.items():
-        dvc(project, "exp", "run", "--queue", "-n", name, *args)
-    dvc(project, "queue", "start", "--jobs", "2")
-    try:
-        status = wait_for_queue(project)
-        assert status.count("Success") == len(QUEUED), status
-        yield project
-    finally:  # no worker outlives the tests, finished or hung
-        dvc(project, "queue", "stop", "--kill", check=False)
-
-
-def test_queue_reruns_only_what_each_param_touches(queued):
-    logs = {name: dvc(queued, "queue", "logs", name).output for name in QUEUED}
-    assert ran(logs["lr"]) == ["train", "finetune", "unknown", "evaluate"]
-    assert ran(logs["onnx"]) == ["evaluate", "export"]  # evaluate checks the whole params file
-    table = dvc(queued, "exp", "show", "--csv").stdout
-    rows = {row["Experiment"]: row for row in csv.DictReader(io.StringIO(table)) if row["Experiment"] in QUEUED}
-    assert set(rows) == set(QUEUED) and all(row["State"] == "Success" for row in rows.values())
-    assert rows["lr"]["train.lr"] == "0.001" and rows["onnx"]["train.lr"] == "0.003"
-    # Only export formats changed: the same model as the workspace's, the same scores.
-    baseline = json.loads((queued / "metrics/eval.json").read_text())
-    assert float(rows["onnx"]["finetune.accuracy"]) == pytest.approx(baseline["finetune"]["accuracy"])
-
-
-def test_export_formats_change_writes_only_those_formats(queued, fresh):
-    dvc(fresh, "exp", "apply", "onnx")
-    report = json.loads((fresh / "metrics/export.json").read_text())
-    assert set(report) == {"keras", "onnx"}
-    assert sorted(p.name for p in (fresh / "models/export").iterdir()) == ["README.md", "labels.txt", "model.json", "model.onnx"]
-
-
-def test_comparison_report_has_one_row_per_experiment(queued):
-    result = tool(queued, "compare")
-    table = pd.read_csv(queued / "reports/comparison.csv")
-    assert "lr" in set(table.experiment)  # "onnx" has the workspace's metrics: one row for both
-    shown = {row["Experiment"] or row["rev"]: row for row in csv.DictReader(io.StringIO(dvc(queued, "exp", "show", "--csv").stdout))}
-    for row in table.itertuples():  # the table is what `dvc exp show` says
-        assert row.finetune_accuracy == pytest.approx(float(shown[row.experiment]["finetune.accuracy"]))
-    assert (queued / "reports/comparison.png").stat().st_size > 5000
-    assert "compare: wrote reports/comparison.csv" in result.stdout

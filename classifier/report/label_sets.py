@@ -1,0 +1,114 @@
+"""Several labels per photo: each label's calibration and decision threshold, fitted
+on the val split, and the scores of label sets.
+
+Each label's sigmoid output is calibrated by Platt scaling (a logistic regression
+of the label on the output's logit, fitted on val; Platt, 1999): unlike one
+temperature for all, it moves each label's scores where its own val photos say.
+Its threshold is then the calibrated probability that maximises the label's F1
+on val. Where a label has fewer than MIN_POSITIVES val photos (or no val photo
+without it), neither can be fitted on so few: it keeps its output as it is and
+the threshold 0.5.
+
+Scores (sklearn's): mean average precision and F1, macro (each label alike) and
+micro (each decision alike), subset accuracy (the whole set right) and Hamming
+loss (the share of wrong decisions), each with a 95% percentile-bootstrap
+interval over photos.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn import metrics
+from sklearn.linear_model import LogisticRegression
+
+MIN_POSITIVES = 5
+FALLBACK_THRESHOLD = 0.5
+RESAMPLES = 1000
+
+
+def logit(probabilities):
+    p = np.clip(np.asarray(probabilities, dtype="float64"), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def judged(truth):
+    """Whether a label's val photos can fit a calibration and a threshold."""
+    positives = int(truth.sum())
+    return positives >= MIN_POSITIVES and positives < len(truth)
+
+
+def fit_platt(probabilities, y):
+    """Per label [a, b]: calibrated = sigmoid(a * logit(p) + b); [1, 0] (as it is)
+    for a label its val photos cannot judge."""
+    fitted = []
+    for label in range(y.shape[1]):
+        truth = y[:, label]
+        if not judged(truth):
+            fitted.append([1.0, 0.0])
+            continue
+        model = LogisticRegression(C=1e6).fit(logit(probabilities[:, label])[:, None], truth)  # ~no penalty: Platt's fit
+        fitted.append([float(model.coef_[0, 0]), float(model.intercept_[0])])
+    return fitted
+
+
+def calibrated(probabilities, platt):
+    a, b = np.asarray(platt, dtype="float64").T
+    return 1 / (1 + np.exp(-(a * logit(probabilities) + b)))
+
+
+def best_threshold(scores, truth):
+    """The score at or above which a photo is said to have the label that gives the
+    highest F1 on these photos (the highest such score where several tie)."""
+    precision, recall, thresholds = metrics.precision_recall_curve(truth, scores)
+    with np.errstate(invalid="ignore"):
+        f1 = np.nan_to_num(2 * precision * recall / (precision + recall))[:-1]
+    best = np.flatnonzero(f1 == f1.max())[-1]
+    return float(thresholds[best])
+
+
+def fit_thresholds(calibrated_val, y):
+    """Per label: the F1-best threshold on val, or FALLBACK_THRESHOLD."""
+    return [best_threshold(calibrated_val[:, label], y[:, label]) if judged(y[:, label]) else FALLBACK_THRESHOLD
+            for label in range(y.shape[1])]
+
+
+SCORES = {
+    "map_macro": lambda y, p, said: metrics.average_precision_score(y, p, average="macro"),
+    "map_micro": lambda y, p, said: metrics.average_precision_score(y, p, average="micro"),
+    "f1_macro": lambda y, p, said: metrics.f1_score(y, said, average="macro", zero_division=0),
+    "f1_micro": lambda y, p, said: metrics.f1_score(y, said, average="micro", zero_division=0),
+    "subset_accuracy": lambda y, p, said: metrics.accuracy_score(y, said),
+    "hamming_loss": lambda y, p, said: metrics.hamming_loss(y, said),
+}
+
+
+def scores(y, probabilities, thresholds, seed=0):
+    """{name: value, name_ci95: {low, high}} for each of SCORES; `probabilities`
+    calibrated, a label said where it reaches its threshold."""
+    said = probabilities >= np.asarray(thresholds)
+    rows = np.arange(len(y))
+    result = {}
+    for name, score in SCORES.items():
+        statistic = lambda index: score(y[index], probabilities[index], said[index])  # noqa: E731
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # a resample may lack a label's positives: sklearn warns, the mean holds
+            interval = stats.bootstrap((rows,), statistic, vectorized=False, n_resamples=RESAMPLES,
+                                       method="percentile", rng=np.random.default_rng(seed)).confidence_interval
+        result[name] = round(float(statistic(rows)), 4)
+        result[f"{name}_ci95"] = {"low": round(float(interval.low), 4), "high": round(float(interval.high), 4)}
+    return result
+
+
+def per_label(y, probabilities, thresholds, labels):
+    """Each label's precision, recall, F1 (at its threshold), average precision and
+    support (test photos with it), the lowest F1 first."""
+    said = probabilities >= np.asarray(thresholds)
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(y, said, zero_division=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a label with no test photo: AP undefined
+        ap = metrics.average_precision_score(y, probabilities, average=None)
+    table = pd.DataFrame({"label": labels, "threshold": np.round(thresholds, 4), "precision": precision.round(4),
+                          "recall": recall.round(4), "f1": f1.round(4), "ap": np.round(ap, 4), "support": support})
+    return table.sort_values(["f1", "label"], kind="stable").reset_index(drop=True)
