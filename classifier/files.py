@@ -1,7 +1,10 @@
-"""Reading and writing the pipeline's small files: JSON (atomically), text, cached features."""
+"""Reading and writing the pipeline's small files: JSON and text (atomically), cached features."""
 
 import json
 import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from classifier.paths import FEATURES
@@ -24,8 +27,37 @@ def write_json(path, data):
 
 
 def write_text(path, text):
+    with replaced(path) as part:
+        part.write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def replaced(path, suffix=""):
+    """A new temporary file beside `path` to write `path`'s new content to (`suffix`:
+    its ending, for writers that add one, as np.savez adds .npz). On success it is
+    flushed to disk and renamed over `path`, and the folder flushed: a crash, a kill
+    or a power cut leaves the old file or the new one, never half of one. Each
+    writer has a file of its own, so two at once cannot mix their bytes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.part")
-    part.write_text(text)
-    os.replace(part, path)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(handle)
+    part = Path(name)
+    try:
+        yield part
+        if path.exists():
+            shutil.copymode(path, part)  # mkstemp's file is private to its owner
+        flush(part)
+        os.replace(part, path)
+        flush(path.parent)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def flush(path):
+    """fsync a file or a folder (a rename is durable once its folder is)."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

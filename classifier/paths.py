@@ -36,6 +36,7 @@ SPLITS = ("train", "val", "test")
 EXCLUDE = Path("data/exclude.csv")
 RELABEL = Path("data/relabel.csv")  # path,label: photos moved to another class after review
 REVIEWED = Path("data/reviewed.csv")  # path,finding,decision: the audit's cards decided
+DECISIONS_LOCK = Path("data/.decisions.lock")  # held while a decision file is written (classifier/data/review.py)
 SPLIT_REPORT = Path("metrics/split.json")
 AUDIT = Path("reports/audit")
 AUDIT_REPORT = Path("metrics/audit.json")

@@ -31,7 +31,7 @@ from classifier.data.cleaning import perceptual_hash
 from classifier.data.images import DECODERS, BadImage, normalize
 from classifier.data.splitting import NEAR_BITS
 from classifier.errors import run
-from classifier.files import read_json, write_json
+from classifier.files import read_json, replaced, write_json
 from classifier.paths import (HASHES, LABEL_NEXT, LABEL_NEXT_REPORT, MODEL, POOL_CACHE, UNKNOWN, UNKNOWN_INFO,
                               model_info, printable)
 
@@ -91,14 +91,16 @@ class Outputs:
         return self.network
 
     def save(self, digests):
-        """Keep the rows of the photos in the pool now (a removed photo's go)."""
+        """Keep the rows of the photos in the pool now (a removed photo's go), atomically:
+        a run killed meanwhile leaves the last whole cache."""
         kept = [d for d in dict.fromkeys(digests) if d in self.rows]
-        if not kept:
-            np.savez(POOL_CACHE, model=self.model, digest=np.array([], dtype=str))
-            return
-        columns = list(zip(*(self.rows[d] for d in kept)))
-        np.savez(POOL_CACHE, model=self.model, digest=np.array(kept), probabilities=np.stack(columns[0]),
-                 unknown_score=np.array(columns[1], dtype="float32").reshape(-1), features=np.stack(columns[2]))
+        arrays = {"model": self.model, "digest": np.array(kept, dtype=str)}
+        if kept:
+            columns = list(zip(*(self.rows[d] for d in kept)))
+            arrays.update(probabilities=np.stack(columns[0]), features=np.stack(columns[2]),
+                          unknown_score=np.array(columns[1], dtype="float32").reshape(-1))
+        with replaced(POOL_CACHE, ".npz") as part:
+            np.savez(part, **arrays)
 
 
 def model_digest():
@@ -183,9 +185,9 @@ def row(path, name, rank, suggested, scores, unknown_score, reason):
 
 
 def write(rows):
-    LABEL_NEXT.parent.mkdir(parents=True, exist_ok=True)
+    """The queue, atomically: the app never reads half of one."""
     rows = sorted(rows, key=lambda r: (QUEUES.index(r["queue"]), r.get("rank", 0), r["path"]))
-    with open(LABEL_NEXT, "w", newline="") as f:
+    with replaced(LABEL_NEXT) as part, open(part, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, COLUMNS)
         writer.writeheader()
         writer.writerows(rows)

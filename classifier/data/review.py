@@ -8,22 +8,26 @@ them written back as ordinary changes to tracked files.
 - data/labelled.csv (path,label): unlabelled pool photos given a class from
   label_next's queue (`download` reads it: classifier/data/pool.py).
 
-Each file is rewritten whole, to a temporary file then renamed, so that a crash
-leaves the old file or the new one, never half; earlier lines are kept.
+A decision is written under one file lock (DECISIONS_LOCK: two browser tabs, two
+app processes or a script at once each keep their line), each file rewritten
+whole in UTF-8 to a temporary file, flushed to disk and renamed over it
+(classifier/files.py): a crash leaves the old file or the new one, never half;
+earlier lines are kept. A relabel writes data/relabel.csv before
+data/reviewed.csv, so that a crash between the two leaves the card to decide
+again, never a card marked decided whose decision is lost.
 """
 
 import csv
 import io
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock
 
 from classifier.data import pool
 from classifier.errors import UserError
-from classifier.paths import AUDIT, CLEAN_IMAGES, EXCLUDE, LABEL_NEXT, LABELLED, RELABEL, REVIEWED
+from classifier.files import replaced
+from classifier.paths import AUDIT, CLEAN_IMAGES, DECISIONS_LOCK, EXCLUDE, LABEL_NEXT, LABELLED, RELABEL, REVIEWED
 
 HEADERS = {EXCLUDE: ["path", "reason"], RELABEL: ["path", "label"], REVIEWED: ["path", "finding", "decision"],
            LABELLED: ["path", "label"]}
@@ -37,26 +41,24 @@ def read(file):
         return pd.DataFrame(columns=HEADERS[file])
 
 
+def decided():
+    """The lock every decision is written under (re-entrant in one thread)."""
+    DECISIONS_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(DECISIONS_LOCK, is_singleton=True)  # one object per file: nested `with` re-enters
+
+
 def append(file, row):
-    """Add one line to `file`, atomically: a temporary file in the same folder, renamed over it."""
-    text = file.read_text() if file.exists() else ""
-    if not text.strip():
-        text = ",".join(HEADERS[file]) + "\n"
-    elif not text.endswith("\n"):
-        text += "\n"
-    line = io.StringIO()
-    csv.writer(line, lineterminator="\n").writerow(row)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text + line.getvalue())
-        if file.exists():
-            shutil.copymode(file, temporary)  # mkstemp's file is private to its owner
-        os.replace(temporary, file)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    """Add one line to `file` (its header first where it is missing or empty), atomically."""
+    with decided():
+        text = file.read_text(encoding="utf-8") if file.exists() else ""
+        if not text.strip():
+            text = ",".join(HEADERS[file]) + "\n"
+        elif not text.endswith("\n"):
+            text += "\n"
+        line = io.StringIO()
+        csv.writer(line, lineterminator="\n").writerow(row)
+        with replaced(file) as part:
+            part.write_text(text + line.getvalue(), encoding="utf-8")
 
 
 def classes():
@@ -73,16 +75,18 @@ def check_clean(path):
 
 def exclude(path, finding, reason):
     check_clean(path)
-    if path not in set(read(EXCLUDE).path):  # listed once, however many findings point at it
-        append(EXCLUDE, [path, reason])
-    append(REVIEWED, [path, finding, "exclude"])
+    with decided():
+        if path not in set(read(EXCLUDE).path):  # listed once, however many findings point at it
+            append(EXCLUDE, [path, reason])
+        append(REVIEWED, [path, finding, "exclude"])
 
 
 def relabel(path, finding, label):
     if label not in classes():
         raise UserError(f"'{label}' is not a class (classes: {', '.join(classes())})")
-    append(RELABEL, [check_clean(path), label])
-    append(REVIEWED, [path, finding, "relabel"])
+    with decided():
+        append(RELABEL, [check_clean(path), label])
+        append(REVIEWED, [path, finding, "relabel"])
 
 
 def keep(path, finding):
@@ -139,6 +143,7 @@ def label_photo(root, path, label, known):
     classes `known`, to data/labelled.csv."""
     if label not in known:
         raise UserError(f"'{label}' is not a class (classes: {', '.join(known)})")
-    if not pool.is_pool_photo(root, path) or path not in {row["path"] for row in to_label(root)[0]}:
-        raise UserError(f"{path} is not a photo waiting in {LABEL_NEXT} (or it is labelled already)")
-    append(LABELLED, [path, label])
+    with decided():  # two tabs saving one photo: the second is told it is labelled already
+        if not pool.is_pool_photo(root, path) or path not in {row["path"] for row in to_label(root)[0]}:
+            raise UserError(f"{path} is not a photo waiting in {LABEL_NEXT} (or it is labelled already)")
+        append(LABELLED, [path, label])

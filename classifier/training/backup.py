@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from classifier.files import write_text
+from classifier.files import replaced, write_text
 from classifier.params import PARAMS_FILE
 
 BACKUP = Path("backup")
@@ -79,9 +79,8 @@ def folder(name):
 
 def save_arrays(path, arrays):
     """np.savez, atomically: a run killed meanwhile leaves the previous file."""
-    part = Path(path).with_name(f".{Path(path).name}.part.npz")
-    np.savez(part, *arrays)
-    part.replace(path)
+    with replaced(path, ".npz") as part:
+        np.savez(part, *arrays)
 
 
 def remove(name):
