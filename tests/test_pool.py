@@ -31,7 +31,6 @@ def test_labelled_rows_are_read(folder):
 @pytest.mark.parametrize("text, message", [
     ("file,label\na.jpg,cat\n", "data/labelled.csv: the columns must be path,label, not file,label"),
     ("path,label\na.jpg,\n", "data/labelled.csv, line 2: needs both a path and a label"),
-    ("path,label\na.jpg,cat\nmissing.jpg,cat\n", "line 3: missing.jpg is not a file in data.unlabelled_dir"),
     ("path,label\n../outside.jpg,cat\n", "line 2: ../outside.jpg is not a file in data.unlabelled_dir"),
     ("path,label\nlink.jpg,cat\n", "line 2: link.jpg is not a file in data.unlabelled_dir"),
     ("path,label\na.jpg,cat\na.jpg,dog\n", "line 3: a.jpg is labelled both cat and dog: keep one line"),
@@ -52,6 +51,29 @@ def test_labels_without_a_pool_are_refused(folder):
 def test_labelled_photos_are_copied_into_their_class(folder):
     (folder.parent / "data/labelled.csv").write_text("path,label\nsub/b.jpg,dog\n")
     raw = folder.parent / "raw"
+    (raw / "dog").mkdir(parents=True)
     assert pool.copy_labelled(folder, raw, splits=["train"]) == []
     assert (raw / "dog/train/labelled/sub/b.jpg").read_bytes() == b"photo"
     assert (folder / "sub/b.jpg").exists()  # copied, not moved
+
+
+def test_a_label_that_is_no_class_stops_with_the_row_and_the_classes(folder):
+    (folder.parent / "data/labelled.csv").write_text("path,label\na.jpg,cat\nsub/b.jpg,dgo\n")
+    raw = folder.parent / "raw"
+    for name in ("cat", "dog"):
+        (raw / name).mkdir(parents=True)
+    with pytest.raises(UserError) as error:
+        pool.copy_labelled(folder, raw, splits=[])
+    assert str(error.value) == ("data/labelled.csv, line 3: 'dgo' is not a class of the data set (classes: cat, dog): "
+                                "correct the label, or remove the line")
+    assert not (raw / "dgo").exists()
+
+
+def test_a_labelled_photo_gone_from_the_pool_is_skipped_and_said(folder, capsys):
+    (folder.parent / "data/labelled.csv").write_text("path,label\ngone.jpg,cat\na.jpg,cat\n")
+    raw = folder.parent / "raw"
+    (raw / "cat").mkdir(parents=True)
+    changed = pool.copy_labelled(folder, raw, splits=[])
+    assert [(path.name, note) for path, _, note in changed] == [("gone.jpg", "not copied: gone from data.unlabelled_dir")]
+    assert "1 labelled photo(s) are gone from data.unlabelled_dir, e.g. gone.jpg" in capsys.readouterr().out
+    assert (raw / "cat/labelled/a.jpg").exists() and "gone.jpg" in (folder.parent / "data/labelled.csv").read_text()

@@ -18,9 +18,11 @@ from classifier.paths import LABELLED, printable
 FOLDER = "labelled"  # data/raw/<label>/labelled/: where download puts labelled pool photos
 
 
-def read_labelled(root):
+def read_labelled(root, classes=None):
     """{path: label} from data/labelled.csv, every row checked: a bad one stops with
-    one line naming it. Without a pool (root None) the file must be empty."""
+    one line naming it; with `classes`, a label that is none of them too. Without a
+    pool (root None) the file must be empty. A photo gone from the pool keeps its
+    line (copy_labelled skips it, and says so)."""
     try:
         table = pd.read_csv(LABELLED, dtype=str, keep_default_na=False)
     except (FileNotFoundError, pd.errors.EmptyDataError):
@@ -37,22 +39,29 @@ def read_labelled(root):
             raise UserError(f"{where}: needs both a path and a label")
         if label.startswith(".") or "/" in label or "\\" in label:
             raise UserError(f"{where}: {label!r} cannot be a class name (a folder name, not hidden)")
-        if not is_pool_photo(root, path):
+        if not inside_pool(root, path) or (Path(root, path).exists() and not is_pool_photo(root, path)):
             raise UserError(f"{where}: {path} is not a file in data.unlabelled_dir ({root}): "
                             "fix the path or remove the line")
+        if classes is not None and label not in classes:
+            raise UserError(f"{where}: '{label}' is not a class of the data set (classes: {', '.join(classes)}): "
+                            "correct the label, or remove the line")
         if labels.get(path, label) != label:
             raise UserError(f"{where}: {path} is labelled both {labels[path]} and {label}: keep one line")
         labels[path] = label
     return labels
 
 
-def is_pool_photo(root, path):
-    """Whether `path` (relative) names a file inside the pool, not one reached by '..' or a link out of it."""
+def inside_pool(root, path):
+    """Whether `path` (relative) lies inside the pool, not reached by '..' or a link out of it."""
     if root is None or not path or Path(path).is_absolute():
         return False
     folder = Path(root).resolve()
-    target = (folder / path).resolve()
-    return target.is_relative_to(folder) and target.is_file()
+    return (folder / path).resolve().is_relative_to(folder)
+
+
+def is_pool_photo(root, path):
+    """Whether `path` (relative) names a file inside the pool."""
+    return inside_pool(root, path) and (Path(root).resolve() / path).resolve().is_file()
 
 
 def copy_labelled(root, destination, splits):
@@ -60,9 +69,16 @@ def copy_labelled(root, destination, splits):
     return (original, written or None, note) for each not copied as named."""
     import shutil
 
-    labels = read_labelled(root)
-    changed = []
+    classes = sorted(folder.name for folder in Path(destination).iterdir() if folder.is_dir())
+    labels = read_labelled(root, classes)
+    gone = sorted(path for path in labels if not is_pool_photo(root, path))
+    if gone:
+        print(f"download: {len(gone)} labelled photo(s) are gone from data.unlabelled_dir, e.g. {gone[0]}: "
+              f"skipped (their lines stay in {LABELLED})")
+    changed = [(Path(root, path), None, "not copied: gone from data.unlabelled_dir") for path in gone]
     for path, label in sorted(labels.items()):
+        if path in gone:
+            continue
         relative = Path(label, "train" if splits else "", FOLDER, path)
         target = destination / printable(relative)
         if target.exists():
