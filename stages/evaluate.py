@@ -75,6 +75,17 @@ def flagged(scores, check):
             "pass_share": check["pass_share"]}
 
 
+def promise_broken(unknown):
+    """A line where the share of test photos flagged is, beyond its 95% interval, not
+    the 1 - unknown.pass_share promised; None where it holds."""
+    promised, interval = 1 - unknown["pass_share"], unknown["flagged_ci95"]
+    if interval is None or interval["low"] <= promised <= interval["high"]:
+        return None
+    return (f"the unknown check flags {unknown['flagged']:.1%} of the test photos ({interval['low']:.1%} to "
+            f"{interval['high']:.1%}), not the {promised:.0%} that unknown.pass_share = {unknown['pass_share']} "
+            "promises: docs/unknown.md says why and what to do")
+
+
 def temperatures(models):
     """The head's, fitted here on the validation split; the fine-tuned model's, fitted by finetune."""
     x_val, y_val = read_features("val")
@@ -166,6 +177,9 @@ def main():
               f"(T = {temperature[name]:.2f})")
     print(f"evaluate: the unknown check flags {report['finetune']['unknown']['flagged']:.1%} of the test photos "
           f"(threshold {check['threshold']:.4f})")
+    broken = promise_broken(report["finetune"]["unknown"])
+    if broken:
+        print(f"evaluate: warning: {broken}")
     if p.evaluate.tta:
         print(f"evaluate: finetune with flip averaging: accuracy {report['finetune']['tta']['accuracy']:.4f}")
 

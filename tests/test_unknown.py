@@ -27,3 +27,17 @@ def test_at_most_bank_training_photos_are_kept():
     rows = unknown.drawn(unknown.BANK * 3, seed=0)
     assert len(rows) == unknown.BANK == len(set(rows)) and (np.diff(rows) > 0).all()
     assert (unknown.drawn(10, seed=0) == np.arange(10)).all()
+
+
+def test_evaluate_warns_where_the_flagged_share_is_not_the_promised_one():
+    from classifier.report.scores import wilson
+    from stages.evaluate import promise_broken
+
+    def report(flagged, total, pass_share=0.95):
+        return {"flagged": flagged / total, "flagged_ci95": wilson(flagged, total), "pass_share": pass_share}
+
+    assert promise_broken(report(5, 100)) is None
+    assert promise_broken(report(7, 90)) is None  # 7.8% [3.8%, 15.2%] holds 5%
+    line = promise_broken(report(9, 90))  # 10% [5.4%, 17.9%]: the flowers figure of docs/unknown.md
+    assert line.startswith("the unknown check flags 10.0% of the test photos (5.3% to 17.9%), not the 5% that")
+    assert promise_broken(report(0, 100, pass_share=0.99)) is None  # 0 of 100 where 1 is expected: within [0, 3.7%]
