@@ -3,9 +3,11 @@
 Runs the fine-tuned model's feature extractor over the training photos (at
 most classifier.model.unknown.BANK of them) and the val photos, keeps the
 training features in the check (classifier/model/unknown.py) and sets its
-threshold so that unknown.pass_share of the val photos pass. Writes
+threshold so that unknown.pass_share of the val photos and of the training
+photos, each scored against the other folds' (cross-fitted), pass. Writes
 models/unknown.keras (features -> score) and models/unknown.json (method, k,
-threshold), which predict, evaluate and export read beside models/model.keras.
+threshold, the photos it rests on), which predict, evaluate and export read
+beside models/model.keras.
 """
 
 import time
@@ -36,15 +38,20 @@ def main():
     network = unknown.embedder(backbones.load_model(MODEL))
     first = next(iter(batches(train[:2], np.zeros(2, "int64"), p.model.image_size, 2)))[0].numpy()
     forward = engines.forward(network, p.runtime.engine, first)
-    check = unknown.check(features(p, forward, train, "train"), p.unknown.k)
+    bank = features(p, forward, train, "train")
+    check = unknown.check(bank, p.unknown.k)
     scores = check.predict(features(p, forward, val, "val"), verbose=0, batch_size=p.runtime.batch_size)
-    threshold = unknown.threshold(scores, p.unknown.pass_share)
+    k = check.get_layer("unknown_score").k
+    threshold = unknown.threshold(np.concatenate([scores, unknown.cross_fitted(bank, k, p.train.seed)]),
+                                  p.unknown.pass_share)
     check.save(UNKNOWN)
-    write_json(UNKNOWN_INFO, {"method": "knn", "k": check.get_layer("unknown_score").k, "threshold": threshold,
-                              "pass_share": p.unknown.pass_share, "training_photos": len(train),
-                              "val_photos": len(val), "seconds": round(time.perf_counter() - start, 1)})
-    print(f"unknown: {len(train)} training photos kept; threshold {threshold:.4f} "
-          f"(the score at or below which {p.unknown.pass_share:.0%} of the {len(val)} val photos lie)")
+    write_json(UNKNOWN_INFO, {"method": "knn", "k": k, "threshold": threshold, "pass_share": p.unknown.pass_share,
+                              "training_photos": len(train), "val_photos": len(val),
+                              "val_passed": round(float((scores <= threshold).mean()), 4),
+                              "seconds": round(time.perf_counter() - start, 1)})
+    print(f"unknown: {len(train)} training photos kept; threshold {threshold:.4f} (the score at or below which "
+          f"{p.unknown.pass_share:.0%} of the {len(val)} val photos and the {len(train)} training photos, "
+          f"cross-fitted, lie; {(scores <= threshold).mean():.1%} of the val photos)")
 
 
 if __name__ == "__main__":

@@ -777,15 +777,24 @@ def predicted(project, model, paths, monkeypatch, capsys, *options):
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
-def test_the_unknown_threshold_lets_pass_share_of_the_val_photos_through(baseline, monkeypatch, capsys):
+def test_the_unknown_threshold_lets_pass_share_of_the_val_and_cross_fitted_training_photos_through(
+        baseline, monkeypatch, capsys):
+    from classifier.model import unknown
+    from classifier.model.backbones import load_model
+
     check = json.loads((baseline / "models/unknown.json").read_text())
     manifest = pd.read_csv(baseline / "data/split/manifest.csv")
     val = manifest[manifest.split == "val"].path
     lines = predicted(baseline, "models/model.keras", val, monkeypatch, capsys)
-    scores = np.array([line["unknown_score"] for line in lines])
-    assert check["val_photos"] == len(val)
-    assert (scores <= check["threshold"] + 1e-6).mean() >= check["pass_share"]
-    assert np.abs(scores - check["threshold"]).min() < 1e-5  # the threshold is a val photo's score
+    bank = load_model(baseline / "models/unknown.keras").get_layer("unknown_score").get_weights()[0]
+    assert check["val_photos"] == len(val) and check["training_photos"] == len(bank)
+    # The scores it rests on, recomputed: the val photos' as predict gives them, the training
+    # photos' against the other folds (params.yaml's train.seed).
+    scores = np.r_[[line["unknown_score"] for line in lines], unknown.cross_fitted(bank, check["k"], seed=42)]
+    assert (scores <= check["threshold"] + 1e-5).mean() >= check["pass_share"]
+    assert (scores < check["threshold"] - 1e-5).mean() < check["pass_share"]  # the lowest such score, not a higher one
+    assert np.abs(scores - check["threshold"]).min() < 1e-5  # the threshold is one of them
+    assert check["val_passed"] == pytest.approx((scores[:len(val)] <= check["threshold"]).mean(), abs=1e-4)
 
 
 def test_photos_unlike_the_training_photos_are_flagged_alike_by_every_format(baseline, tmp_path, monkeypatch, capsys):

@@ -2,6 +2,7 @@
 (tests/test_pipeline.py checks it through the stages, on the baseline project)."""
 
 import numpy as np
+import pytest
 
 from classifier.model import unknown
 
@@ -17,10 +18,23 @@ def test_the_score_is_the_cosine_distance_to_the_kth_nearest_training_photo():
     np.testing.assert_allclose(unknown.check(train, k=1).predict(train[:5] * 7.0, verbose=0), 0, atol=1e-5)
 
 
+def test_cross_fitted_scores_are_each_photos_distance_to_the_other_folds():
+    bank = np.random.default_rng(2).normal(size=(40, 6))
+    scores = unknown.cross_fitted(bank, k=2, seed=0)
+    folds = np.random.default_rng(0).permutation(40) % unknown.FOLDS
+    unit = bank / np.linalg.norm(bank, axis=1, keepdims=True)
+    for i in range(40):  # brute force: the 2nd nearest photo outside i's fold
+        others = unit[folds != folds[i]]
+        assert scores[i] == pytest.approx(1 - np.sort(others @ unit[i])[-2], abs=1e-5)
+    # Against the whole bank a photo's nearest is itself: k = 1 would score every one 0.
+    assert (unknown.cross_fitted(bank, k=1, seed=0) > 0.01).all()
+    assert sorted(np.bincount(folds)) == [8] * 5  # five folds of one size
+
+
 def test_the_threshold_lets_the_stated_share_of_val_photos_pass():
     scores = np.random.default_rng(1).permutation(np.arange(1, 201) / 100)
     threshold = unknown.threshold(scores, 0.95)
-    assert (scores <= threshold).sum() == 190 and threshold in scores
+    assert (scores <= threshold).sum() == 190 and threshold == np.sort(scores)[189]  # the 190th score itself
 
 
 def test_at_most_bank_training_photos_are_kept():
