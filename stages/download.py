@@ -53,7 +53,7 @@ def main():
     if RAW.exists():
         shutil.rmtree(RAW)
     RAW.mkdir(parents=True)
-    labels.write({}, LABEL_SETS)
+    labels.write({}, LABEL_SETS)  # its header only: without data.labels the folders are the classes
     if p.data.labels:
         labels.write(labels.collect(p.data.labels, p.data.local_dir, RAW, p.data.max_per_class), LABEL_SETS)
         write_outputs(([], []), None)  # params.check_together refuses a pool here

@@ -25,13 +25,13 @@ os.chdir(sys.argv[1])
 from classifier.data import review
 from classifier.paths import LABELLED
 for i in range({PER_WRITER}):
-    review.append(LABELLED, [f"{{sys.argv[2]}}/{{i}}.jpg", "cat"])
+    review.append(LABELLED, [f"{{sys.argv[2]}}/{{i}}.jpg", "cat", ""])
 """
 
 
 def write_labels(name):
     for i in range(PER_WRITER):
-        review.append(LABELLED, [f"{name}/{i}.jpg", "cat"])
+        review.append(LABELLED, [f"{name}/{i}.jpg", "cat", ""])
 
 
 def test_four_concurrent_writers_keep_all_200_labels(tmp_path, monkeypatch):

@@ -29,7 +29,7 @@ def test_labelled_rows_are_read(folder):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("file,label\na.jpg,cat\n", "data/labelled.csv: the columns must be path,label, not file,label"),
+    ("file,label\na.jpg,cat\n", "data/labelled.csv: the columns must be path,label,digest, not file,label"),
     ("path,label\na.jpg,\n", "data/labelled.csv, line 2: needs both a path and a label"),
     ("path,label\n../outside.jpg,cat\n", "line 2: ../outside.jpg is not a file in data.unlabelled_dir"),
     ("path,label\nlink.jpg,cat\n", "line 2: link.jpg is not a file in data.unlabelled_dir"),
@@ -77,3 +77,26 @@ def test_a_labelled_photo_gone_from_the_pool_is_skipped_and_said(folder, capsys)
     assert [(path.name, note) for path, _, note in changed] == [("gone.jpg", "not copied: gone from data.unlabelled_dir")]
     assert "1 labelled photo(s) are gone from data.unlabelled_dir, e.g. gone.jpg" in capsys.readouterr().out
     assert (raw / "cat/labelled/a.jpg").exists() and "gone.jpg" in (folder.parent / "data/labelled.csv").read_text()
+
+
+def test_a_photo_replaced_since_it_was_labelled_waits_again_and_a_new_label_supersedes(folder, capsys):
+    from classifier.data import review
+
+    review.append(review.LABELLED, ["a.jpg", "cat", pool.digest(folder, "a.jpg")])
+    review.append(review.LABELLED, ["sub/b.jpg", "dog", pool.digest(folder, "sub/b.jpg")])
+    assert pool.read_labelled(folder) == {"a.jpg": "cat", "sub/b.jpg": "dog"}
+    (folder / "a.jpg").write_bytes(b"another photo")  # replaced at the same path
+    assert pool.read_labelled(folder) == {"sub/b.jpg": "dog"}
+    assert "1 photo(s) replaced in data.unlabelled_dir since they were labelled, e.g. a.jpg" in capsys.readouterr().out
+    review.append(review.LABELLED, ["a.jpg", "dog", pool.digest(folder, "a.jpg")])  # labelled again, otherwise
+    assert pool.read_labelled(folder) == {"a.jpg": "dog", "sub/b.jpg": "dog"}
+
+
+def test_a_labels_file_without_digests_is_read_and_appended_to(folder):
+    from classifier.data import review
+
+    (folder.parent / "data/labelled.csv").write_text("path,label\na.jpg,cat\n")
+    review.append(review.LABELLED, ["sub/b.jpg", "dog", pool.digest(folder, "sub/b.jpg")])
+    assert (folder.parent / "data/labelled.csv").read_text().splitlines() == [
+        "path,label,digest", "a.jpg,cat,", f"sub/b.jpg,dog,{pool.digest(folder, 'sub/b.jpg')}"]
+    assert pool.read_labelled(folder) == {"a.jpg": "cat", "sub/b.jpg": "dog"}

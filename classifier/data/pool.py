@@ -1,13 +1,17 @@
 """The unlabelled pool (data.unlabelled_dir) and the labels a person gives its photos.
 
-data/labelled.csv (path,label) holds them: a pool photo's path relative to
-data.unlabelled_dir and the class it was given (the app's Label view writes
-it, classifier/cli/app.py). `download` copies each labelled photo to
+data/labelled.csv (path,label,digest) holds them: a pool photo's path relative
+to data.unlabelled_dir, the class it was given and the SHA-256 of the photo's
+bytes then (the app's Label view writes it, classifier/cli/app.py; a file
+without the digest column, or a line with none, is read as before). A photo
+replaced at its path since is not that label's any more: it waits in the queue
+again, and a new line for it supersedes the old. `download` copies each labelled photo to
 data/raw/<label>/labelled/<path> (inside train/ where the photos come split),
 so that clean, split and the group split take it as any photo of its class;
 the user's files stay where they are. `label_next` queues the others.
 """
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -22,18 +26,20 @@ def read_labelled(root, classes=None):
     """{path: label} from data/labelled.csv, every row checked: a bad one stops with
     one line naming it; with `classes`, a label that is none of them too. Without a
     pool (root None) the file must be empty. A photo gone from the pool keeps its
-    line (copy_labelled skips it, and says so)."""
+    line (copy_labelled skips it, and says so); one replaced since it was labelled
+    is left out (it waits in the queue again)."""
     try:
         table = pd.read_csv(LABELLED, dtype=str, keep_default_na=False)
     except (FileNotFoundError, pd.errors.EmptyDataError):
         return {}
-    if list(table.columns) != ["path", "label"]:
-        raise UserError(f"{LABELLED}: the columns must be path,label, not {','.join(table.columns)}")
+    if list(table.columns) not in (["path", "label"], ["path", "label", "digest"]):
+        raise UserError(f"{LABELLED}: the columns must be path,label,digest, not {','.join(table.columns)}")
+    digests = table.get("digest", pd.Series("", index=table.index))
     if len(table) and root is None:
         raise UserError(f"{LABELLED} lists {len(table)} photo(s) but data.unlabelled_dir is null: "
                         "set it to the folder they are in")
-    labels = {}
-    for number, (path, label) in enumerate(zip(table.path, table.label), start=2):
+    labels, versions = {}, {}
+    for number, (path, label, version) in enumerate(zip(table.path, table.label, digests), start=2):
         where = f"{LABELLED}, line {number}"
         if not path or not label:
             raise UserError(f"{where}: needs both a path and a label")
@@ -45,10 +51,25 @@ def read_labelled(root, classes=None):
         if classes is not None and label not in classes:
             raise UserError(f"{where}: '{label}' is not a class of the data set (classes: {', '.join(classes)}): "
                             "correct the label, or remove the line")
-        if labels.get(path, label) != label:
+        same_photo = not (version and versions.get(path)) or version == versions[path]
+        if labels.get(path, label) != label and same_photo:
             raise UserError(f"{where}: {path} is labelled both {labels[path]} and {label}: keep one line")
-        labels[path] = label
-    return labels
+        labels[path], versions[path] = label, version
+    stale = sorted(path for path in labels if replaced_since(root, path, versions[path]))
+    if stale:
+        print(f"{LABELLED}: {len(stale)} photo(s) replaced in data.unlabelled_dir since they were labelled, "
+              f"e.g. {stale[0]}: not trained on; they wait in the queue again")
+    return {path: label for path, label in labels.items() if path not in stale}
+
+
+def digest(root, path):
+    """SHA-256 of a pool photo's bytes."""
+    return hashlib.sha256(Path(root, path).read_bytes()).hexdigest()
+
+
+def replaced_since(root, path, version):
+    """Whether the photo at `path` is no longer the one labelled (`version`: its digest then, or "")."""
+    return bool(version) and is_pool_photo(root, path) and digest(root, path) != version
 
 
 def inside_pool(root, path):
@@ -61,7 +82,7 @@ def inside_pool(root, path):
 
 def is_pool_photo(root, path):
     """Whether `path` (relative) names a file inside the pool."""
-    return inside_pool(root, path) and (Path(root).resolve() / path).resolve().is_file()
+    return inside_pool(root, path) and Path(root, path).is_file()
 
 
 def copy_labelled(root, destination, splits):

@@ -5,8 +5,9 @@ them written back as ordinary changes to tracked files.
 - data/relabel.csv (path,label): photos that move to another class (`split` reads it);
 - data/reviewed.csv (path,finding,decision): every card decided (exclude,
   relabel or keep), so that it does not come back after the next audit;
-- data/labelled.csv (path,label): unlabelled pool photos given a class from
-  label_next's queue (`download` reads it: classifier/data/pool.py).
+- data/labelled.csv (path,label,digest): unlabelled pool photos given a class
+  from label_next's queue, with the digest of the photo labelled (`download`
+  reads it: classifier/data/pool.py).
 
 A decision is written under one file lock (DECISIONS_LOCK: two browser tabs, two
 app processes or a script at once each keep their line), each file rewritten
@@ -30,7 +31,7 @@ from classifier.files import replaced
 from classifier.paths import AUDIT, CLEAN_IMAGES, DECISIONS_LOCK, EXCLUDE, LABEL_NEXT, LABELLED, RELABEL, REVIEWED
 
 HEADERS = {EXCLUDE: ["path", "reason"], RELABEL: ["path", "label"], REVIEWED: ["path", "finding", "decision"],
-           LABELLED: ["path", "label"]}
+           LABELLED: ["path", "label", "digest"]}
 
 
 def read(file):
@@ -50,15 +51,15 @@ def decided():
 def append(file, row):
     """Add one line to `file` (its header first where it is missing or empty), atomically."""
     with decided():
-        text = file.read_text(encoding="utf-8") if file.exists() else ""
-        if not text.strip():
-            text = ",".join(HEADERS[file]) + "\n"
-        elif not text.endswith("\n"):
-            text += "\n"
-        line = io.StringIO()
-        csv.writer(line, lineterminator="\n").writerow(row)
+        rows = list(csv.reader(io.StringIO(file.read_text(encoding="utf-8")))) if file.exists() else []
+        header = HEADERS[file]
+        rows = [r for r in rows if r] or [header]
+        if rows[0] != header and header[:len(rows[0])] == rows[0]:  # an earlier version's file: lines padded
+            rows = [header] + [r + [""] * (len(header) - len(r)) for r in rows[1:]]
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows([*rows, row])
         with replaced(file) as part:
-            part.write_text(text + line.getvalue(), encoding="utf-8")
+            part.write_text(text.getvalue(), encoding="utf-8")
 
 
 def classes():
@@ -130,7 +131,7 @@ def queue():
 def to_label(root):
     """(rows of label_next's queue not yet labelled: the next ones in rank order, then
     those the unknown check flags; how many are labelled)."""
-    labelled = set(read(LABELLED).path)
+    labelled = set(pool.read_labelled(root)) if root is not None else set()
     rows = pd.read_csv(LABEL_NEXT, dtype=str, keep_default_na=False) if LABEL_NEXT.exists() else None
     if rows is None or root is None:
         return [], len(labelled)
@@ -146,4 +147,4 @@ def label_photo(root, path, label, known):
     with decided():  # two tabs saving one photo: the second is told it is labelled already
         if not pool.is_pool_photo(root, path) or path not in {row["path"] for row in to_label(root)[0]}:
             raise UserError(f"{path} is not a photo waiting in {LABEL_NEXT} (or it is labelled already)")
-        append(LABELLED, [path, label])
+        append(LABELLED, [path, label, pool.digest(root, path)])
