@@ -11,7 +11,7 @@ from classifier.data import labels
 from classifier.data.splitting import MIN_PER_CLASS
 from classifier.errors import UserError
 from classifier.params import validate
-from conftest import dvc, new_project, sh
+from conftest import dvc, new_project
 from test_params import with_change
 from tools.generated import CHANNELS, make_label_sets
 
@@ -143,4 +143,3 @@ def test_a_label_with_too_few_photos_stops_split(tmp_path):
     assert result.returncode != 0
     assert f"error: label 'rare' has 1 clean image(s); each label needs at least {MIN_PER_CLASS}" in result.output
     assert "Traceback" not in result.output
-    sh(project, "git", "status")

@@ -91,7 +91,7 @@ def scores(y, probabilities, thresholds, seed=0):
     rows = np.arange(len(y))
     result = {}
     for name, score in SCORES.items():
-        statistic = lambda index: score(y[index], probabilities[index], said[index])  # noqa: E731
+        statistic = lambda index, score=score: score(y[index], probabilities[index], said[index])  # noqa: E731
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")  # a resample may lack a label's positives: sklearn warns, the mean holds
             interval = stats.bootstrap((rows,), statistic, vectorized=False, n_resamples=RESAMPLES,
