@@ -252,9 +252,12 @@ def test_training_that_diverges_stops_without_a_model(project_dir):
         fit(model, data, from_arrays(x, y, 16), seeds=seeds, epochs=3, patience=3, log_dir=project_dir / "logs/train")
 
 
-def test_imagenet_weights_are_fetched_under_a_lock(monkeypatch):
+def test_imagenet_weights_are_fetched_under_a_lock(monkeypatch, tmp_path):
     """Queue workers share ~/.keras, and Keras downloads in place: one at a time."""
     import keras
+    # A models folder of this test's own, and so a lock of its own: another test worker
+    # building with the ImageNet weights meanwhile holds the shared one (CI saw it).
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     from filelock import FileLock, Timeout
 
     from classifier.model import backbones
