@@ -12,6 +12,7 @@ the user's files stay where they are. `label_next` queues the others.
 """
 
 import hashlib
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -63,8 +64,15 @@ def read_labelled(root, classes=None):
 
 
 def digest(root, path):
-    """SHA-256 of a pool photo's bytes."""
-    return hashlib.sha256(Path(root, path).read_bytes()).hexdigest()
+    """SHA-256 of a pool photo's bytes; read once per version of the file (its size and
+    modification time, as `scan` judges change), since the app asks on every click."""
+    stat = Path(root, path).stat()
+    return file_digest(str(Path(root, path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=65536)
+def file_digest(path, size, mtime_ns):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def replaced_since(root, path, version):
