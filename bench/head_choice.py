@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classifier.model import registry
+from classifier.model import registry, tasks
 from classifier.model.heads import logistic_head, probabilities
 from classifier.report.calibration import calibrated_losses
 from classifier.training.choice import cross_validated_losses, val_losses
@@ -53,9 +53,9 @@ def main(projects):
             on_test = {name: probabilities(model.predict(x_test, verbose=0)) for name, model in fitted.items()}
             scores = {name: (calibrated_losses(p_test, y_test).mean(), (p_test.argmax(1) == y_test).mean())
                       for name, p_test in on_test.items()}
-            by_val = val_losses(fitted, x[val], y[val])
+            by_val = val_losses(fitted, x[val], y[val], tasks.of(p))
             both = np.concatenate([train, val])
-            by_cv = cross_validated_losses(fitters, x[both], y[both], seed)
+            by_cv = cross_validated_losses(fitters, x[both], y[both], seed, tasks.of(p))
             for rule, losses in (("val split", by_val), ("cross-validation", by_cv)):
                 kept = min(losses, key=losses.get)
                 results[rule].append((kept == "dense", *scores[kept]))

@@ -10,17 +10,18 @@ flags (their scores in test_predictions.csv); and PNG figures under plots/ (see
 classifier/report/figures.py), Grad-CAM galleries among them.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn import metrics
 
 from classifier.data import manifest
 from classifier.data.inputs import batches, decode
 from classifier.errors import run
 from classifier.files import read_features, read_json, write_json
-from classifier.model import backbones, registry, unknown
-from classifier.model.heads import probabilities as to_probabilities
+from classifier.model import backbones, registry, tasks, unknown
 from classifier.paths import (
     EVAL_REPORT,
     FINETUNE_LOG,
@@ -35,7 +36,7 @@ from classifier.paths import (
     UNKNOWN_INFO,
     model_info,
 )
-from classifier.report import calibration, figures, gradcam
+from classifier.report import calibration, figures, gradcam, label_sets
 from classifier.report.scores import calibrated, curves, per_class, scores, with_ci
 from classifier.runtime import engines
 from classifier.runtime.passes import flip_averaged, passes
@@ -51,7 +52,7 @@ def explanations(model, rows, size):
     return gradcam.heatmaps(model, pixels)[0]
 
 
-def predict_test(p, models, paths, y):
+def predict_test(p, models, paths, y, task):
     """Each model's class probabilities on the test split, the fine-tuned model's
     unknown scores, and its batch predictor (on runtime.engine) with its data,
     for flip averaging."""
@@ -59,11 +60,11 @@ def predict_test(p, models, paths, y):
     data = batches(paths, y, p.model.image_size, p.train.batch_size)
     checked = unknown.with_score(models["finetune"], backbones.load_model(UNKNOWN))
     forward = engines.forward(checked, p.runtime.engine, next(iter(data))[0].numpy())
-    predict = lambda images: to_probabilities(forward(images)["probabilities"])  # noqa: E731
+    predict = lambda images: task.probabilities(forward(images)["probabilities"])  # noqa: E731
     tuned = passes(forward, data, len(y), "evaluate: test")
     probabilities = {
-        "head": to_probabilities(models["head"].predict(x_test, verbose=0)),
-        "finetune": to_probabilities(tuned["probabilities"]),
+        "head": task.probabilities(models["head"].predict(x_test, verbose=0)),
+        "finetune": task.probabilities(tuned["probabilities"]),
     }
     return probabilities, tuned["unknown_score"], predict, data
 
@@ -86,13 +87,13 @@ def promise_broken(unknown):
             "promises: docs/unknown.md says why and what to do")
 
 
-def temperatures(models):
-    """The head's, fitted here on the validation split; the fine-tuned model's, fitted by finetune."""
+def calibrations(models, task):
+    """How each model's outputs are calibrated (and, for several labels per photo,
+    decided): the head's fitted here on the validation split, the fine-tuned
+    model's by finetune (model.json)."""
     x_val, y_val = read_features("val")
-    return {
-        "head": calibration.fit_temperature(to_probabilities(models["head"].predict(x_val, verbose=0)), y_val),
-        "finetune": read_json(model_info(MODEL))["temperature"],
-    }
+    return {"head": task.calibration(task.probabilities(models["head"].predict(x_val, verbose=0)), y_val),
+            "finetune": read_json(model_info(MODEL))}
 
 
 def score(models, paths, y, classes, probabilities, temperature):
@@ -153,35 +154,121 @@ def draw(report, table, y, classes, probabilities, temperature, model, size):
 
 def main():
     p, recipe = registry.load()
+    task = tasks.of(p)
     images = manifest.read()
-    classes = manifest.classes(images)
-    paths, y = manifest.rows(images, "test")
+    classes = manifest.classes(images, task.name)
+    paths, y = manifest.rows(images, "test", task.name)
     models = {"head": backbones.load_model(HEAD), "finetune": backbones.load_model(MODEL)}
-    probabilities, unknown_scores, predict, data = predict_test(p, models, paths, y)
-    temperature = temperatures(models)
-    report = score(models, paths, y, classes, probabilities, temperature)
+    probabilities, unknown_scores, predict, data = predict_test(p, models, paths, y, task)
     check = read_json(UNKNOWN_INFO)
-    report["finetune"]["unknown"] = flagged(unknown_scores, check)
-    if p.evaluate.tta:
-        report["finetune"]["tta"] = flip_averaged(predict, data, y)
     trained = read_json(TRAIN_REPORT)["head"]  # what train ran: the head it kept, the class weights it used
     # What `auto` in params.yaml resolved to: what ran.
-    report["recipe"] = {**recipe, "head.type": trained["type"],
-                        "train.class_weight": trained.get("class_weight", p.train.class_weight)}
+    recipe = {**recipe, "model.task": task.name, "head.type": trained["type"],
+              "train.class_weight": trained.get("class_weight", p.train.class_weight)}
+    tested = Tested(paths, y, classes, models, probabilities, calibrations(models, task), unknown_scores, check, recipe)
+    REPORTS[task.name](p, tested, predict, data)
+    print(f"evaluate: the unknown check flags {(unknown_scores > check['threshold']).mean():.1%} of the test photos "
+          f"(threshold {check['threshold']:.4f})")
+    broken = promise_broken(flagged(unknown_scores, check))
+    if broken:
+        print(f"evaluate: warning: {broken}")
+
+
+@dataclass
+class Tested:
+    """What both tasks' reports start from: the test split, each model's
+    probabilities and calibration, the unknown check's scores and the recipe."""
+    paths: list
+    y: np.ndarray
+    classes: list
+    models: dict
+    probabilities: dict
+    calibration: dict
+    unknown_scores: np.ndarray
+    check: dict
+    recipe: dict
+
+
+def one_class_per_photo(p, tested, predict, data):
+    """eval.json, the tables and figures of a single-label model."""
+    paths, y, classes, models, probabilities = tested.paths, tested.y, tested.classes, tested.models, tested.probabilities
+    temperature = {name: tested.calibration[name]["temperature"] for name in MODELS}
+    report = score(models, paths, y, classes, probabilities, temperature)
+    report["finetune"]["unknown"] = flagged(tested.unknown_scores, tested.check)
+    if p.evaluate.tta:
+        report["finetune"]["tta"] = flip_averaged(predict, data, y)
+    report["recipe"] = tested.recipe
     write_json(EVAL_REPORT, report)
-    table = write_tables(paths, y, classes, probabilities, temperature, unknown_scores, check["threshold"])
+    table = write_tables(paths, y, classes, probabilities, temperature, tested.unknown_scores, tested.check["threshold"])
     draw(report, table, y, classes, probabilities, temperature, models["finetune"], p.model.image_size)
     for name in MODELS:
         print(f"evaluate: {name} accuracy {report[name]['accuracy']:.4f} loss {report[name]['loss']:.4f} "
               f"ECE {report[name]['calibration']['ece']:.4f} -> {report[name]['calibration']['ece_calibrated']:.4f} "
               f"(T = {temperature[name]:.2f})")
-    print(f"evaluate: the unknown check flags {report['finetune']['unknown']['flagged']:.1%} of the test photos "
-          f"(threshold {check['threshold']:.4f})")
-    broken = promise_broken(report["finetune"]["unknown"])
-    if broken:
-        print(f"evaluate: warning: {broken}")
     if p.evaluate.tta:
         print(f"evaluate: finetune with flip averaging: accuracy {report['finetune']['tta']['accuracy']:.4f}")
+
+
+def several_labels_per_photo(p, tested, predict, data):
+    """eval.json, the tables and figures of a multi-label model: mAP, F1, subset
+    accuracy and Hamming loss at each label's threshold (with their intervals), and
+    F1 at a global 0.5 on the uncalibrated outputs beside them (what the thresholds
+    gain); per label: scores, precision-recall curves. Grad-CAM, confusion and
+    reliability figures are for one class per photo; evaluate.tta likewise."""
+    task, y, classes = tasks.named("multi_label"), tested.y, tested.classes
+    report, table = {}, pd.DataFrame({"path": tested.paths, "actual": [said(row, classes) for row in y]})
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    curves_of = {}
+    for name in MODELS:
+        info = tested.calibration[name]
+        scores = task.calibrated(tested.probabilities[name], info)
+        report[name] = {**label_sets.scores(y, scores, info["thresholds"]),
+                        "f1_macro_at_half": round(float(metrics.f1_score(y, tested.probabilities[name] >= 0.5,
+                                                                          average="macro", zero_division=0)), 4),
+                        "thresholds": dict(zip(classes, info["thresholds"])),
+                        "parameters": tested.models[name].count_params()}
+        label_sets.per_label(y, scores, info["thresholds"], classes).to_csv(PLOTS / f"per_label_{name}.csv", index=False)
+        table[name] = [said(row, classes) for row in task.decide(scores, info)]
+        for label, column in zip(classes, scores.T):
+            table[f"{name}_{label}"] = column.round(6)
+        curves_of[name] = pr_curves(y, scores, classes, PLOTS / f"pr_labels_{name}")
+        precision, recall, _ = metrics.precision_recall_curve(y.ravel(), scores.ravel())  # micro: every decision alike
+        pd.DataFrame({"recall": recall, "precision": precision}).to_csv(PLOTS / f"pr_{name}.csv", index=False)
+    report["finetune"]["unknown"] = flagged(tested.unknown_scores, tested.check)
+    report["recipe"] = tested.recipe
+    write_json(EVAL_REPORT, report)
+    table["unknown_score"] = tested.unknown_scores.round(6)
+    table["unknown"] = tested.unknown_scores > tested.check["threshold"]
+    table.to_csv(TEST_PREDICTIONS, index=False)
+    figures.label_curves(curves_of["finetune"], PLOTS / "pr_labels.png")
+    figures.training_curves({"head": TRAIN_LOG, "finetune": FINETUNE_LOG}, PLOTS / "training_curves.png")
+    figures.unknown_scores(tested.unknown_scores, tested.check["threshold"], PLOTS / "unknown_scores.png")
+    for name in MODELS:
+        r = report[name]
+        print(f"evaluate: {name} mAP {r['map_macro']:.4f} macro F1 {r['f1_macro']:.4f} (at 0.5: "
+              f"{r['f1_macro_at_half']:.4f}) subset accuracy {r['subset_accuracy']:.4f} Hamming loss {r['hamming_loss']:.4f}")
+
+
+def said(row, classes):
+    """A row of 0/1 as its labels, space-separated."""
+    return " ".join(label for label, on in zip(classes, row) if on)
+
+
+def pr_curves(y, scores, classes, folder):
+    """Each label's precision-recall curve, one CSV per label in `folder` (a DVC plot
+    each); returns {label: (recall, precision, AP)}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    found = {}
+    for label, truth, column in zip(classes, y.T, scores.T):
+        if not truth.any():  # no test photo with it: no curve
+            continue
+        precision, recall, _ = metrics.precision_recall_curve(truth, column)
+        pd.DataFrame({"recall": recall, "precision": precision}).to_csv(folder / f"{label}.csv", index=False)
+        found[label] = (recall, precision, metrics.average_precision_score(truth, column))
+    return found
+
+
+REPORTS = {"single_label": one_class_per_photo, "multi_label": several_labels_per_photo}
 
 
 if __name__ == "__main__":

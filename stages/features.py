@@ -1,7 +1,7 @@
 """Stage `features`: run the frozen backbone once and cache its output.
 
 Writes data/features/<split>_x.npy (one feature vector per image, in manifest
-order) and <split>_y.npy (integer labels). Rows are written to a memory-mapped
+order) and <split>_y.npy (integer labels; with several labels per photo, rows of 0/1). Rows are written to a memory-mapped
 .npy batch by batch, so memory does not grow with the number of images.
 
 A killed run resumes where it stopped: the arrays are written in
@@ -42,11 +42,11 @@ def main():
     images = manifest.read()
     folder = backup.folder("features")
     size, batch_size = p.model.image_size, p.runtime.batch_size
-    paths, labels = manifest.rows(images, SPLITS[0])
+    paths, labels = manifest.rows(images, SPLITS[0], p.model.task)
     first, _ = next(iter(batches(paths[:batch_size], labels[:batch_size], size, batch_size)))
     forward = engines.forward(network, p.runtime.engine, first)
     for split in SPLITS:
-        paths, labels = manifest.rows(images, split)
+        paths, labels = manifest.rows(images, split, p.model.task)
         start = rows_done(folder, split)
         if start:
             print(f"features: {split}: resuming at image {start} of {len(paths)}")

@@ -27,16 +27,8 @@ from classifier.data.augment import augmentation
 from classifier.data.inputs import from_arrays
 from classifier.errors import run
 from classifier.files import read_features, write_json
-from classifier.model import registry
-from classifier.model.heads import (
-    class_weights,
-    dense_head,
-    logistic_head,
-    loss_function,
-    shift_prior,
-    small_cnn,
-    targets,
-)
+from classifier.model import registry, tasks
+from classifier.model.heads import dense_head, small_cnn
 from classifier.paths import HEAD, TRAIN_LOG, TRAIN_REPORT
 from classifier.training.choice import FOLDS, cross_validated_losses, val_losses
 from classifier.training.fit import EpochSeeds, fit, optimizer, setup
@@ -46,21 +38,22 @@ def main():
     p, _ = registry.load()
     t = p.train
     strategy = setup(t.seed, t.distribute, t.mixed_precision)
+    task = tasks.of(p)
     images = manifest.read()
-    classes = len(manifest.classes(images))
+    classes = len(manifest.classes(images, task.name))
     x_train, y_train = read_features("train")
     flagged = manifest.label_issues_in_train(images, p.audit.exclude)[images.split == "train"].to_numpy()
     x_train, y_train = x_train[~flagged], y_train[~flagged]
     x_val, y_val = read_features("val")
     from_scratch = registry.BACKBONES[p.model.backbone].from_scratch
     balanced = t.class_weight == "balanced"
-    weights = class_weights(y_train, classes) if balanced else None
+    weights = task.class_weights(y_train, classes, balanced)
     names = ["dense"] if from_scratch else [name for name in ("dense", "logistic") if p.head.type in ("best", name)]
     losses, judged_on = None, "val split"
     if len(names) > 1 and p.head.choose_by == "folds":
         fitters = {"dense": partial(fold_dense, p, classes), "logistic": partial(fold_logistic, p, classes)}
         losses = cross_validated_losses(fitters, np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val]),
-                                        t.seed)
+                                        t.seed, task)
         names, judged_on = [min(losses, key=losses.get)], f"{FOLDS}-fold cross-validation on train + val"
     candidates, report = {}, {}
     if "dense" in names:
@@ -70,13 +63,14 @@ def main():
         TRAIN_LOG.mkdir(parents=True)
     if "logistic" in names:
         start = time.perf_counter()
-        candidates["logistic"], report["logistic_C"] = logistic_head(x_train, y_train, classes, t.loss, balanced=balanced)
+        candidates["logistic"], report["logistic_C"] = task.logistic_head(x_train, y_train, classes, t.loss,
+                                                                          balanced=balanced)
         report["logistic_seconds"] = round(time.perf_counter() - start, 1)
-    losses = losses or val_losses(candidates, x_val, y_val)
+    losses = losses or val_losses(candidates, x_val, y_val, task)
     chosen = min(losses, key=losses.get)
     model = candidates[chosen]
     if balanced:
-        shift_prior(model, y_train, classes)
+        task.shift_prior(model, y_train, classes)
     HEAD.parent.mkdir(parents=True, exist_ok=True)
     model.save(HEAD)
     if weights:
@@ -90,25 +84,28 @@ def main():
 def fold_dense(p, classes, x, y):
     """The dense head fitted on one fold's training part: train.epochs, no early stopping
     (no val split to stop on), seeded, as keras_head builds and weighs it."""
-    t = p.train
+    t, task = p.train, tasks.of(p)
     keras.utils.set_random_seed(t.seed)
-    model = compiled(p, dense_head, x.shape[1:], classes)
-    weights = class_weights(y, classes) if t.class_weight == "balanced" else None
-    model.fit(x, targets(y, classes, t.loss), batch_size=t.batch_size, epochs=t.epochs, class_weight=weights, verbose=0)
+    model = compiled(p, dense_head, x.shape[1:], classes, y)
+    weights = task.class_weights(y, classes, t.class_weight == "balanced")
+    model.fit(x, task.targets(y, classes, t.loss), batch_size=t.batch_size, epochs=t.epochs, class_weight=weights,
+              verbose=0)
     return model
 
 
-def compiled(p, build, shape, classes):
-    """A new head (or the cnn) from `build`, compiled with train's optimizer and loss."""
-    t = p.train
-    model = build(shape, classes, t.loss, units=p.head.units, dropout=p.head.dropout)
-    model.compile(optimizer=optimizer(t.optimizer, t.lr, t.momentum), loss=loss_function(t.loss, t.label_smoothing),
-                  metrics=["accuracy"])
+def compiled(p, build, shape, classes, y_train):
+    """A new head (or the cnn) from `build`, compiled with train's optimizer and the
+    task's loss (weighted as `y_train` asks, for several labels per photo)."""
+    t, task = p.train, tasks.of(p)
+    model = build(shape, classes, t.loss, units=p.head.units, dropout=p.head.dropout,
+                  output=task.output_layer(classes, t.loss))
+    model.compile(optimizer=optimizer(t.optimizer, t.lr, t.momentum), loss=task.loss(t, y_train, classes),
+                  metrics=task.metrics)
     return model
 
 
 def fold_logistic(p, classes, x, y):
-    return logistic_head(x, y, classes, p.train.loss, balanced=p.train.class_weight == "balanced")[0]
+    return tasks.of(p).logistic_head(x, y, classes, p.train.loss, balanced=p.train.class_weight == "balanced")[0]
 
 
 def keras_head(p, strategy, x_train, y_train, x_val, y_val, classes, weights):
@@ -116,12 +113,14 @@ def keras_head(p, strategy, x_train, y_train, x_val, y_val, classes, weights):
     early stopping and logged by dvclive; and {"seconds", "epochs"}."""
     t = p.train
     from_scratch = registry.BACKBONES[p.model.backbone].from_scratch
+    task = tasks.of(p)
     with strategy.scope():
-        model = compiled(p, small_cnn if from_scratch else dense_head, x_train.shape[1:], classes)
+        model = compiled(p, small_cnn if from_scratch else dense_head, x_train.shape[1:], classes, y_train)
     augment = augmentation(p.augment, t.seed) if from_scratch else None  # the cnn sees images
     seeds = EpochSeeds(len(x_train), t.seed, [augment] if augment else [])
-    data = from_arrays(x_train, targets(y_train, classes, t.loss), t.batch_size, augment=augment, order=seeds.order)
-    val = from_arrays(x_val, targets(y_val, classes, t.loss), t.batch_size)
+    data = from_arrays(x_train, task.targets(y_train, classes, t.loss), t.batch_size, augment=augment,
+                       order=seeds.order)
+    val = from_arrays(x_val, task.targets(y_val, classes, t.loss), t.batch_size)
     timing = fit(model, data, val, seeds=seeds, epochs=t.epochs, patience=t.patience, log_dir=TRAIN_LOG,
                  class_weight=weights)
     return model, timing

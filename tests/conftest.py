@@ -126,7 +126,8 @@ def new_project(directory, data_dir, overrides=()):
 # finding one last. The real-photos run goes beside the two that wait for
 # `pristine`, so that a core works while it is built.
 FIRST = ("test_pipeline.py", "test_experiments.py", "test_real_photos.py", "test_experiment_queue.py", "test_app.py",
-         "test_many_classes.py", "test_audit.py", "test_thirty_classes.py", "test_multi_label.py")
+         "test_many_classes.py", "test_audit.py", "test_thirty_classes.py", "test_multi_label.py",
+         "test_multi_label_pipeline.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -119,13 +119,14 @@ class Fixed:
 
 def test_cross_validation_scores_every_row_once_on_folds_it_was_not_fitted_on():
     from classifier.report.calibration import calibrated_losses
+    from classifier.model import tasks
     from classifier.training.choice import cross_validated_losses
 
     x = np.arange(40, dtype="float32")[:, None]
     y = np.arange(40) % 2
     log = []
     losses = cross_validated_losses({"sure": lambda x, y: Fixed(0.9, x, log), "unsure": lambda x, y: Fixed(0.6, x, [])},
-                                    x, y, seed=0)
+                                    x, y, seed=0, task=tasks.named("single_label"))
     assert [len(fitted) for fitted, _ in log] == [32] * 5  # fitted on 4 folds of 8, 5 times
     assert all(not fitted & scored for fitted, scored in log)  # scored on the fold left out
     assert sorted(row for _, scored in log for row in scored) == list(range(40))  # every row once

@@ -84,14 +84,6 @@ def project(tmp_path_factory):
     return project, csv_path
 
 
-def test_the_stages_after_split_stop_with_one_line_until_they_take_label_sets(project):
-    project, _ = project
-    result = dvc(project, "repro", "features", check=False)
-    assert result.returncode != 0
-    assert "error: params.yaml: model.task multi_label: the stages from `features` on do not take" in result.output
-    assert "Traceback" not in result.output
-
-
 def test_split_keeps_every_photo_and_its_labels(project):
     project, csv_path = project
     given = pd.read_csv(csv_path, keep_default_na=False)

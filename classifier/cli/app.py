@@ -47,6 +47,9 @@ class Labeller:
     def __init__(self, model_path):
         # keras_model: for a .keras file, which Grad-CAM can run on
         self.model, self.info, self.keras_model = predict.load_predictor(model_path)
+        if self.info.get("task") == "multi_label":
+            raise UserError(f"{model_path}: the app does not show several labels per photo yet (issue 52): "
+                            "use `python -m classifier.cli.predict PHOTOS --model " f"{model_path}`")
         self.limits = predict.limits()
 
     def label(self, path):

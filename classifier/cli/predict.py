@@ -3,7 +3,9 @@
 Reads any format that `export` writes (--model models/export/model.tflite, ...).
 Prints one JSON line per image, in input order: {"path", "label", "confidence",
 "unknown", "unknown_score"} (and "top_k" with --top-k K, "explanation" with
---explain DIR), or {"path", "error"} for a file that cannot be read; exits 1 if
+--explain DIR); for a model of several labels per photo, "labels" (each one
+over its threshold, possibly none) and "scores" (every label's) instead of
+"label" and "confidence"; or {"path", "error"} for a file that cannot be read; exits 1 if
 any failed. "unknown" is true for a photo unlike the training photos (its
 score above the threshold in model.json: classifier/model/unknown.py); the
 label stays, or is null with --reject-unknown. A name that is
@@ -88,17 +90,21 @@ def pixels(path, size, min_side, max_pixels, max_bytes):
 
 
 def classify(model, info, images, flip):
-    """Calibrated class probabilities of uint8 images (flip: averaged with their
-    mirror images), and their unknown scores (of the images as they are, as the
-    threshold was set)."""
-    from classifier.model.heads import probabilities
-    from classifier.report import calibration
-
+    """Calibrated class probabilities (or label scores) of uint8 images (flip:
+    averaged with their mirror images), and their unknown scores (of the images as
+    they are, as the threshold was set)."""
+    task = task_of(info)
     outputs = model(images)
-    scores = probabilities(outputs["probabilities"])
+    scores = task.probabilities(outputs["probabilities"])
     if flip:
-        scores = (scores + probabilities(model(images[:, :, ::-1].copy())["probabilities"])) / 2
-    return calibration.scaled(scores, info["temperature"]), np.asarray(outputs["unknown_score"], "float64").reshape(-1)
+        scores = (scores + task.probabilities(model(images[:, :, ::-1].copy())["probabilities"])) / 2
+    return task.calibrated(scores, info), np.asarray(outputs["unknown_score"], "float64").reshape(-1)
+
+
+def task_of(info):
+    from classifier.model import tasks
+
+    return tasks.named(info.get("task", "single_label"))  # models from before several labels per photo
 
 
 def verdict(info, score):
@@ -106,7 +112,7 @@ def verdict(info, score):
     return {"unknown": bool(score > info["unknown"]["threshold"]), "unknown_score": round(float(score), 6)}
 
 
-def explain(keras_model, images, readable, args, first):
+def explain(keras_model, info, images, readable, args, first):
     """One Grad-CAM figure per (path, line) of `readable` into args.explain, numbered
     from `first`; its path goes into the line."""
     from classifier.report import figures, gradcam
@@ -120,8 +126,7 @@ def explain(keras_model, images, readable, args, first):
             original = original.convert("RGB")
         name = Path(line["path"])
         line["explanation"] = str(folder / f"{number:05d}-{name.stem}.png")
-        figures.explanation(original, heatmap, f"{name.name}: {line['label']}, {line['confidence']:.1%}",
-                            line["explanation"])
+        figures.explanation(original, heatmap, f"{name.name}: {task_of(info).summary(line)}", line["explanation"])
 
 
 def describe(path):
@@ -156,16 +161,13 @@ def predict_chunk(model, info, chunk, args, min_side, keras_model, first):
     if images:
         images = np.stack(images)
         rows, scores = classify(model, info, images, args.tta)
+        task = task_of(info)
         for (_, line), row, score in zip(readable, rows, scores):
-            ranked = row.argsort()[::-1]
-            best = int(ranked[0])
-            line.update(label=info["classes"][best], confidence=float(row[best]), **verdict(info, score))
+            line.update(**task.line(row, info, args.top_k), **verdict(info, score))
             if args.reject_unknown and line["unknown"]:
-                line["label"] = None
-            if args.top_k:
-                line["top_k"] = [{"label": info["classes"][i], "confidence": float(row[i])} for i in ranked[:args.top_k]]
+                line[task.decision] = None
         if keras_model:
-            explain(keras_model, images, readable, args, first)
+            explain(keras_model, info, images, readable, args, first)
     for line in lines:
         print(json.dumps(line), flush=True)
     return len(lines) - len(readable)

@@ -1,5 +1,10 @@
-"""The split manifest (path,label,split): which image is in which split."""
+"""The split manifest (path,label,split): which image is in which split.
 
+A label is a class name (model.task single_label) or a photo's labels,
+space-separated, possibly none (multi_label): `task` says which.
+"""
+
+import numpy as np
 import pandas as pd
 
 from classifier.errors import UserError
@@ -9,19 +14,33 @@ from classifier.paths import LABEL_ISSUES, MANIFEST
 def read():
     if not MANIFEST.exists():
         raise UserError(f"{MANIFEST} not found: run `dvc repro split` first")
-    return pd.read_csv(MANIFEST)
+    # As text, always: a class named NA, or a photo with no label, is not a missing value.
+    return pd.read_csv(MANIFEST, dtype={"path": str, "label": str}, keep_default_na=False)
 
 
-def classes(manifest):
-    """Class names in label-index order (sorted folder names)."""
+def classes(manifest, task="single_label"):
+    """Class (or label) names in label-index order: sorted."""
+    if task == "multi_label":
+        return sorted({name for given in manifest.label for name in given.split()})
     return sorted(manifest.label.unique())
 
 
-def rows(manifest, split):
-    """Paths and integer labels of one split."""
-    names = classes(manifest)
+def rows(manifest, split, task="single_label"):
+    """Paths and labels of one split: integer labels, or (multi_label) rows of 0/1, one column per label."""
+    names = classes(manifest, task)
     part = manifest[manifest.split == split]
+    if task == "multi_label":
+        return part.path.tolist(), label_sets(part.label, names)
     return part.path.tolist(), part.label.map(names.index).to_numpy()
+
+
+def label_sets(given, names):
+    """Rows of 0/1 (float32), one column per name, from space-separated label sets."""
+    index = {name: i for i, name in enumerate(names)}
+    y = np.zeros((len(given), len(names)), dtype="float32")
+    for row, labels in enumerate(given):
+        y[row, [index[name] for name in labels.split()]] = 1
+    return y
 
 
 def label_issues_in_train(manifest, exclude):

@@ -92,9 +92,6 @@ def load():
 def resolve(p):
     """Check the params that depend on this registry and replace each `auto`
     (keys in AUTO) by the backbone's recipe. Returns (params, {key: value run})."""
-    if p.model.task == "multi_label":  # every stage from `features` on builds a network: this stops them
-        raise UserError(f"{PARAMS_FILE}: model.task multi_label: the stages from `features` on do not take several "
-                        "labels per photo yet (issue 48); `dvc repro split` runs, and metrics/split.json shows the split")
     require("model", "backbone", p.model.backbone, choice(*BACKBONES))
     require("model", "alpha", p.model.alpha, choice(*ALPHAS))
     spec = BACKBONES[p.model.backbone]

@@ -47,6 +47,11 @@ def label_issues(table, y, probabilities, classes):
     )[["path", "split", "label", "suggestion", "score"]]
 
 
+def label_issues_none():
+    """label_issues' table with no row."""
+    return pd.DataFrame(columns=["path", "split", "label", "suggestion", "score"])
+
+
 def near_duplicates(table, x, threshold, block=1024):
     """Pairs with cosine similarity of their features above `threshold`, most similar first."""
     unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

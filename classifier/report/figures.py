@@ -90,6 +90,17 @@ def curves(table, path):
     save(figure, path)
 
 
+def label_curves(curves, path):
+    """Each label's precision-recall curve: {label: (recall, precision, AP)}."""
+    figure, axis = plt.subplots(figsize=(6, 4.5))
+    for label, (recall, precision, ap) in curves.items():
+        axis.plot(recall, precision, label=f"{label} (AP {ap:.3f})")
+    axis.set(xlabel="recall", ylabel="precision", title="precision-recall per label, test split", xlim=(0, 1.01),
+             ylim=(0, 1.01))
+    axis.legend(fontsize=8)
+    save(figure, path)
+
+
 def reliability(panels, path):
     """Reliability diagrams, one panel per model: {name: [(label, bins, ece), ...]}
     (calibration.before_after), accuracy against confidence per bin; the

@@ -2,12 +2,16 @@
 on the val split, and the scores of label sets.
 
 Each label's sigmoid output is calibrated by Platt scaling (a logistic regression
-of the label on the output's logit, fitted on val; Platt, 1999): unlike one
-temperature for all, it moves each label's scores where its own val photos say.
-Its threshold is then the calibrated probability that maximises the label's F1
-on val. Where a label has fewer than MIN_POSITIVES val photos (or no val photo
-without it), neither can be fitted on so few: it keeps its output as it is and
-the threshold 0.5.
+of the label on the output's logit, fitted on val; Platt, 1999, with his targets
+(positives + 1) / (positives + 2) and 1 / (negatives + 2), so that val photos
+the model separates perfectly give a finite slope): unlike one temperature for
+all, it moves each label's scores where its own val photos say. Its threshold
+is then the one that maximises the label's F1 on val, placed halfway (in logit)
+between the lowest val score it accepts and the highest below that it refuses:
+the F1 on val is the same anywhere in that gap, and its edge would refuse a new
+photo scored a hair under the lowest val positive. Where a label has fewer than
+MIN_POSITIVES val photos (or no val photo without it), neither can be fitted on
+so few: it keeps its output as it is and the threshold 0.5.
 
 Scores (sklearn's): mean average precision and F1, macro (each label alike) and
 micro (each decision alike), subset accuracy (the whole set right) and Hamming
@@ -48,7 +52,12 @@ def fit_platt(probabilities, y):
         if not judged(truth):
             fitted.append([1.0, 0.0])
             continue
-        model = LogisticRegression(C=1e6).fit(logit(probabilities[:, label])[:, None], truth)  # ~no penalty: Platt's fit
+        positives = truth.sum()
+        target = np.where(truth == 1, (positives + 1) / (positives + 2), 1 / (len(truth) - positives + 2))
+        # Soft targets as two weighted copies of each photo; ~no penalty: Platt's fit.
+        x = np.tile(logit(probabilities[:, label]), 2)[:, None]
+        model = LogisticRegression(C=1e6).fit(x, np.repeat([1, 0], len(truth)),
+                                              sample_weight=np.concatenate([target, 1 - target]))
         fitted.append([float(model.coef_[0, 0]), float(model.intercept_[0])])
     return fitted
 
@@ -59,13 +68,17 @@ def calibrated(probabilities, platt):
 
 
 def best_threshold(scores, truth):
-    """The score at or above which a photo is said to have the label that gives the
-    highest F1 on these photos (the highest such score where several tie)."""
+    """The threshold that gives the highest F1 on these photos (the highest where
+    several tie), halfway in logit between the lowest score it accepts and the next
+    lower score."""
     precision, recall, thresholds = metrics.precision_recall_curve(truth, scores)
     with np.errstate(invalid="ignore"):
         f1 = np.nan_to_num(2 * precision * recall / (precision + recall))[:-1]
     best = np.flatnonzero(f1 == f1.max())[-1]
-    return float(thresholds[best])
+    if best == 0:  # every photo said: nothing lower to leave a gap to
+        return float(thresholds[0])
+    middle = (logit(thresholds[best]) + logit(thresholds[best - 1])) / 2
+    return float(1 / (1 + np.exp(-middle)))
 
 
 def fit_thresholds(calibrated_val, y):

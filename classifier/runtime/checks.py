@@ -8,7 +8,6 @@ import numpy as np
 from tqdm import tqdm
 
 from classifier.errors import UserError
-from classifier.model.heads import probabilities
 
 LATENCY_IMAGES = 20  # timed one at a time: the median is the latency
 
@@ -33,9 +32,11 @@ def check_int8_input(path):
         raise UserError(f"{path}: input quantization {quantization}, expected (1.0, 0): pixels would need rescaling")
 
 
-def compare(predictors, data, count, threshold):
-    """Per predictor: predicted classes, unknown verdicts (score above `threshold`)
-    and the largest |difference| from Keras of any class probability and of the score."""
+def compare(predictors, data, count, threshold, decide):
+    """Per predictor: its decisions (`decide`: outputs -> a class index per photo, or
+    rows of 0/1 for several labels per photo), unknown verdicts (score above
+    `threshold`) and the largest |difference| from Keras of any class probability
+    and of the score."""
     predicted = {name: [] for name in predictors}
     verdicts = {name: [] for name in predictors}
     largest = {name: {"probability": 0.0, "unknown_score": 0.0} for name in predictors}
@@ -48,8 +49,13 @@ def compare(predictors, data, count, threshold):
                 for output, key in (("probabilities", "probability"), ("unknown_score", "unknown_score")):
                     difference = np.abs(np.asarray(got[output], "float64") - expected[output]).max()
                     largest[name][key] = max(largest[name][key], float(difference))
-                predicted[name].append(probabilities(got["probabilities"]).argmax(axis=1))
+                predicted[name].append(decide(got["probabilities"]))
                 verdicts[name].append(np.asarray(got["unknown_score"]).reshape(-1) > threshold)
             bar.update(len(images))
     return ({name: np.concatenate(rows) for name, rows in predicted.items()},
             {name: np.concatenate(rows) for name, rows in verdicts.items()}, largest)
+
+
+def same(a, b):
+    """Per photo: the same class, or the same set of labels."""
+    return (np.asarray(a).reshape(len(a), -1) == np.asarray(b).reshape(len(b), -1)).all(axis=1)

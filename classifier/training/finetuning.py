@@ -29,7 +29,7 @@ def build(model, unfreeze):
     return extractor, graph.unfreeze(graph.backbone_of(extractor), model.backbone, unfreeze)
 
 
-def hurt(tuned, start, labels):
+def hurt(tuned, start, labels, losses=calibration.calibrated_losses):
     """The one-sided p-value that fine-tuning raised the mean calibrated val loss.
 
     Calibrated, as `predict` reports confidence: a fine-tuned model is surer of
@@ -38,7 +38,7 @@ def hurt(tuned, start, labels):
     and small gaps favour it: on the shared photos a fine-tuned model better on
     test (99.2% vs 98.8%) was 0.0026 worse on val (p = 0.32).
     """
-    difference = calibration.calibrated_losses(tuned, labels) - calibration.calibrated_losses(start, labels)
+    difference = losses(tuned, labels) - losses(start, labels)
     p = ttest_1samp(difference, 0.0, alternative="greater").pvalue
     return 1.0 if np.isnan(p) else float(p)  # nan: no difference at all
 
@@ -67,11 +67,11 @@ def views_at_cut(bottom, data, count, val_count, folder, *, augments, batch_size
     return (np.load(folder / f"{split}.npy", mmap_mode="r") for split in ("train", "val"))
 
 
-def keep_or_drop(model, start, before, after, labels):
+def keep_or_drop(model, start, before, after, labels, losses=calibration.calibrated_losses):
     """Early stopping keeps the best epoch, but the starting point is no epoch: go back
     to it (the weights `start`) only where the val split shows that fine-tuning hurt.
     Returns the kept model's val probabilities and {"kept", "p_hurt"}."""
-    p_hurt = round(hurt(after, before, labels), 4)
+    p_hurt = round(hurt(after, before, labels, losses), 4)
     if p_hurt >= 0.05:
         return after, {"kept": True, "p_hurt": p_hurt}
     model.set_weights(start)
