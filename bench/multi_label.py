@@ -29,7 +29,7 @@ SCORES = ("map_macro", "f1_macro", "f1_micro", "subset_accuracy", "hamming_loss"
 
 
 def run(folder, seed):
-    params = {"data": {"source": "local", "local_dir": str(PHOTOS / "images"), "labels": str(PHOTOS / "labels.csv")},
+    params = {"data": {"source": "local", "local_dir": str(PHOTOS), "labels": str(PHOTOS / "labels.csv")},
               "model": {"backbone": "mobilenetv2", "weights": str(WEIGHTS)}}
     if seed is not None:
         params["split"], params["train"] = {"seed": seed}, {"seed": seed}
@@ -67,7 +67,7 @@ def main():
     print("\nper label (fine-tuned):\n")
     print(table.to_markdown(index=False))
     for stage in ("train", "finetune"):
-        seconds = json.loads((root / f"metrics/{stage}.json").read_text())[stage].get("seconds")
+        seconds = json.loads((root / f"metrics/{stage}.json").read_text())["head" if stage == "train" else stage].get("seconds")
         print(f"\n{stage}: {seconds} s")
     print(f"\nrecipe: {report['recipe']}")
 

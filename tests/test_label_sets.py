@@ -74,3 +74,23 @@ def test_per_label_table_is_worst_first_and_counts_the_test_photos():
     row = table.set_index("label").loc["sea"]
     assert row.recall == pytest.approx(((p[:, 1] >= 0.5) & (y[:, 1] == 1)).sum() / y[:, 1].sum(), abs=1e-4)
     assert row.ap == pytest.approx(metrics.average_precision_score(y[:, 1], p[:, 1]), abs=1e-4)
+
+
+def test_each_bootstrap_draw_is_sklearns_score_of_the_photos_drawn():
+    y, p = predictions(photos=60, seed=4)
+    p = np.round(p, 1)  # ties, which average precision takes together
+    said = p >= 0.5
+    counts = np.random.default_rng(5).multinomial(60, np.full(60, 1 / 60), size=3)
+    got = label_sets.weighted(y.astype(bool), p, said, counts)
+    for row, count in enumerate(counts):
+        drawn = np.repeat(np.arange(60), count)
+        expected = {
+            "map_macro": metrics.average_precision_score(y[drawn], p[drawn], average="macro"),
+            "map_micro": metrics.average_precision_score(y[drawn], p[drawn], average="micro"),
+            "f1_macro": metrics.f1_score(y[drawn], said[drawn], average="macro", zero_division=0),
+            "f1_micro": metrics.f1_score(y[drawn], said[drawn], average="micro", zero_division=0),
+            "subset_accuracy": metrics.accuracy_score(y[drawn], said[drawn]),
+            "hamming_loss": metrics.hamming_loss(y[drawn], said[drawn]),
+        }
+        for name, value in expected.items():
+            assert got[name][row] == pytest.approx(value, abs=1e-9), name

@@ -23,7 +23,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn import metrics
 from sklearn.linear_model import LogisticRegression
 
@@ -87,31 +86,56 @@ def fit_thresholds(calibrated_val, y):
             for label in range(y.shape[1])]
 
 
-SCORES = {
-    "map_macro": lambda y, p, said: metrics.average_precision_score(y, p, average="macro"),
-    "map_micro": lambda y, p, said: metrics.average_precision_score(y, p, average="micro"),
-    "f1_macro": lambda y, p, said: metrics.f1_score(y, said, average="macro", zero_division=0),
-    "f1_micro": lambda y, p, said: metrics.f1_score(y, said, average="micro", zero_division=0),
-    "subset_accuracy": lambda y, p, said: metrics.accuracy_score(y, said),
-    "hamming_loss": lambda y, p, said: metrics.hamming_loss(y, said),
-}
+SCORES = ("map_macro", "map_micro", "f1_macro", "f1_micro", "subset_accuracy", "hamming_loss")
 
 
 def scores(y, probabilities, thresholds, seed=0):
     """{name: value, name_ci95: {low, high}} for each of SCORES; `probabilities`
-    calibrated, a label said where it reaches its threshold."""
-    said = probabilities >= np.asarray(thresholds)
-    rows = np.arange(len(y))
+    calibrated, a label said where it reaches its threshold. The interval: the
+    2.5 and 97.5 percentiles over RESAMPLES bootstrap draws of the photos, each
+    draw computed at once as weights (how often each photo was drawn)."""
+    y, said = np.asarray(y).astype(bool), probabilities >= np.asarray(thresholds)
+    point = weighted(y, probabilities, said, np.ones((1, len(y))))
+    draws = np.random.default_rng(seed).multinomial(len(y), np.full(len(y), 1 / len(y)), size=RESAMPLES)
+    chunks = [weighted(y, probabilities, said, part) for part in np.array_split(draws, 10)]  # bounded memory
     result = {}
-    for name, score in SCORES.items():
-        statistic = lambda index, score=score: score(y[index], probabilities[index], said[index])  # noqa: E731
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")  # a resample may lack a label's positives: sklearn warns, the mean holds
-            interval = stats.bootstrap((rows,), statistic, vectorized=False, n_resamples=RESAMPLES,
-                                       method="percentile", rng=np.random.default_rng(seed)).confidence_interval
-        result[name] = round(float(statistic(rows)), 4)
-        result[f"{name}_ci95"] = {"low": round(float(interval.low), 4), "high": round(float(interval.high), 4)}
+    for name in SCORES:
+        low, high = np.percentile(np.concatenate([chunk[name] for chunk in chunks]), [2.5, 97.5])
+        result[name] = round(float(point[name][0]), 4)
+        result[f"{name}_ci95"] = {"low": round(float(low), 4), "high": round(float(high), 4)}
     return result
+
+
+def weighted(y, p, said, w):
+    """Each of SCORES, as scikit-learn computes it (zero_division 0), on the photos
+    counted w times: one value per row of w (draws x photos)."""
+    w = w.astype("float64")
+    tp, fp, fn = w @ (said & y), w @ (said & ~y), w @ (~said & y)  # draws x labels
+    labels = y.shape[1]
+    return {
+        "map_macro": np.mean([average_precision(w, y[:, label], p[:, label]) for label in range(labels)], axis=0),
+        "map_micro": average_precision(np.repeat(w, labels, axis=1), y.ravel(), p.ravel()),
+        "f1_macro": ratio(2 * tp, 2 * tp + fp + fn).mean(axis=1),
+        "f1_micro": ratio(2 * tp.sum(axis=1), (2 * tp + fp + fn).sum(axis=1)),
+        "subset_accuracy": w @ (said == y).all(axis=1) / w.sum(axis=1),
+        "hamming_loss": w @ (said != y).mean(axis=1) / w.sum(axis=1),
+    }
+
+
+def ratio(a, b):
+    return np.divide(a, b, out=np.zeros_like(a, dtype="float64"), where=b > 0)
+
+
+def average_precision(w, truth, score):
+    """scikit-learn's average precision of one label, per row of weights w: the
+    precision at each distinct score (ties taken together), weighed by the
+    positives there; 0 without a positive, as scikit-learn gives."""
+    order = np.argsort(-score, kind="stable")
+    ordered, hits, w = score[order], w[:, order] * truth[order], w[:, order]
+    ends = np.flatnonzero(np.r_[ordered[1:] != ordered[:-1], True])
+    tie_end = ends[np.searchsorted(ends, np.arange(len(ordered)))]  # each photo's last tie
+    precision = ratio(np.cumsum(hits, axis=1)[:, tie_end], np.cumsum(w, axis=1)[:, tie_end])
+    return ratio((hits * precision).sum(axis=1), hits.sum(axis=1))
 
 
 def per_label(y, probabilities, thresholds, labels):
