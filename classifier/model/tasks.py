@@ -6,8 +6,8 @@ reading a model.json, `named(info["task"])`) and never tests the task itself.
 single_label: one class per photo; softmax (or, with train.loss
 binary_crossentropy and two classes, one sigmoid unit); temperature scaling;
 the most probable class. multi_label: several labels per photo, none allowed; one
-sigmoid unit per label and binary cross-entropy; Platt scaling and an F1-best
-threshold per label, fitted on val (classifier/report/label_sets.py); every
+sigmoid unit per label and binary cross-entropy; Platt scaling and a threshold
+(half the best val F1) per label, fitted on val (classifier/report/label_sets.py); every
 label over its threshold.
 """
 
