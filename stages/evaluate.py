@@ -163,7 +163,7 @@ def main():
     check = read_json(UNKNOWN_INFO)
     trained = read_json(TRAIN_REPORT)["head"]  # what train ran: the head it kept, the class weights it used
     # What `auto` in params.yaml resolved to: what ran.
-    recipe = {**recipe, "model.task": task.name, "head.type": trained["type"],
+    recipe = {**recipe, "head.type": trained["type"],
               "train.class_weight": trained.get("class_weight", p.train.class_weight)}
     tested = Tested(paths, y, classes, models, probabilities, calibrations(models, task), unknown_scores, check, recipe)
     REPORTS[task.name](p, tested, predict, data)

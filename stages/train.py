@@ -98,7 +98,7 @@ def compiled(p, build, shape, classes, y_train):
     task's loss (weighted as `y_train` asks, for several labels per photo)."""
     t, task = p.train, tasks.of(p)
     model = build(shape, classes, t.loss, units=p.head.units, dropout=p.head.dropout,
-                  output=task.output_layer(classes, t.loss))
+                  output=task.output_layer)
     model.compile(optimizer=optimizer(t.optimizer, t.lr, t.momentum), loss=task.loss(t, y_train, classes),
                   metrics=task.metrics)
     return model

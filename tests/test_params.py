@@ -169,7 +169,8 @@ def test_check_by_hand_says_what_auto_resolves_to(tmp_path):
     result = sh(tmp_path, sys.executable, "-m", "classifier.cli.check", env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.stdout.strip().splitlines()[-1] == (
         "params.yaml: ok; for convnext_tiny this runs model.image_size = 224, runtime.engine = tensorflow, train.optimizer = adam, "
-        "train.lr = 0.0003, finetune.unfreeze = 3, finetune.lr = 3e-05, finetune.epochs = 10, train.distribute = none"
+        "train.lr = 0.0003, finetune.unfreeze = 3, finetune.lr = 3e-05, finetune.epochs = 10, train.distribute = none, "
+        "model.task = single_label"
     )
 
 

@@ -87,15 +87,15 @@ def probabilities(outputs):
     return outputs / outputs.sum(axis=1, keepdims=True)  # float32 rows miss 1 slightly
 
 
-def dense_head(feature_shape, classes, loss, *, units, dropout, output=None):
-    """Dense(units) -> Dropout -> output (by default output_layer(classes, loss)); units 0
-    means a linear classifier."""
+def dense_head(feature_shape, classes, loss, *, units, dropout, output=output_layer):
+    """Dense(units) -> Dropout -> output(classes, loss) (the task's output layer);
+    units 0 means a linear classifier."""
     inputs = keras.Input(feature_shape, name="features")
     x = inputs
     if units:
         x = keras.layers.Dense(units, activation="relu")(x)
     x = keras.layers.Dropout(dropout)(x)
-    return keras.Model(inputs, (output_layer(classes, loss) if output is None else output)(x), name="head")
+    return keras.Model(inputs, output(classes, loss)(x), name="head")
 
 
 def logistic_head(x, y, classes, loss, *, balanced, folds=5, seed=0):
@@ -123,7 +123,7 @@ def logistic_head(x, y, classes, loss, *, balanced, folds=5, seed=0):
     return model, float(fitted.C_[0])
 
 
-def small_cnn(image_shape, classes, loss, *, units, dropout, output=None):
+def small_cnn(image_shape, classes, loss, *, units, dropout, output=output_layer):
     """The from-scratch baseline: four conv blocks, as in Keras' cats-vs-dogs example;
     `output` as dense_head's."""
     inputs = keras.Input(image_shape, name="image")
@@ -137,4 +137,4 @@ def small_cnn(image_shape, classes, loss, *, units, dropout, output=None):
     if units:
         x = keras.layers.Dense(units, activation="relu")(x)
     x = keras.layers.Dropout(dropout)(x)
-    return keras.Model(inputs, (output_layer(classes, loss) if output is None else output)(x), name="cnn")
+    return keras.Model(inputs, output(classes, loss)(x), name="cnn")

@@ -107,6 +107,7 @@ def resolve(p):
         run[key] = auto(key, spec) if value == "auto" else value
         changed.setdefault(section, {})[name] = run[key]
     resolved = replace(p, **{section: replace(getattr(p, section), **values) for section, values in changed.items()})
+    run["model.task"] = p.model.task  # its `auto` resolved by params.task(), from data.labels
     return resolved, run
 
 
