@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn import metrics
 
 from classifier.data import manifest
@@ -132,3 +133,13 @@ def test_a_label_is_said_where_its_calibrated_score_reaches_its_own_threshold():
     line = task.line(scores[0], info, top_k=0)
     assert line["labels"] == ["a", "c"]
     assert line["scores"]["a"] == pytest.approx(0.4**2 / (0.4**2 + 0.6**2), abs=1e-6)
+
+
+def test_every_declared_dependency_and_output_exists_so_dvc_repro_runs_through(project):
+    """What `dvc repro` needs beyond the stages' own work (the full run through DVC
+    is test_multi_label.py's split and tests/test_pipeline.py's for one class a photo)."""
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        for entry in stage.get("deps", []) + stage.get("outs", []):
+            path = entry if isinstance(entry, str) else next(iter(entry))
+            assert (project / path).exists(), f"{name}: {path}"

@@ -1,7 +1,9 @@
-"""What changes with the task (model.task, resolved once by params.task()): how a
-manifest's labels become targets, the output layer and its loss, how outputs
-become calibrated probabilities and decisions. Every stage asks `of(p)` (or,
-reading a model.json, `named(info["task"])`) and never tests the task itself.
+"""What changes with the task (model.task, resolved once by params.task()): how
+targets are encoded, the output layer and its loss, how outputs become
+calibrated probabilities and decisions. Stages ask `of(p)` (or, reading a
+model.json, `named(info["task"])`); only where the outputs themselves differ
+does a stage branch on the task's name: evaluate's report, and until issue 52
+the audit's label issues, the model card and the app.
 
 single_label: one class per photo; softmax (or, with train.loss
 binary_crossentropy and two classes, one sigmoid unit); temperature scaling;
