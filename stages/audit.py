@@ -5,7 +5,8 @@ Reads the cached features, the manifest and clean's report; runs no backbone.
 Changes no data: a user reviews the findings and lists the paths to drop in
 data/exclude.csv, which `split` reads.
 
-Writes reports/audit/: label_issues.csv (given label, suggestion, score),
+Writes reports/audit/: label_issues.csv (given label, suggestion, score; with
+several labels per photo, the given label set and the suggested one),
 near_duplicates.csv (pairs and their cosine similarity), outliers.csv,
 conflicts.csv (identical pictures under two labels, from clean), flagged.csv
 (every flagged image and why, read by evaluate), PNG galleries of the top
@@ -23,13 +24,27 @@ from classifier.report.audit import (
     conflicts,
     flagged,
     label_issues,
-    label_issues_none,
+    label_set_issues,
     leaks,
     near_duplicates,
     out_of_sample,
+    out_of_sample_sets,
     outliers,
     pooled_features,
 )
+
+
+def wrong_labels(p, classes, x, table):
+    """cleanlab's likely label errors on out-of-sample probabilities, and how often
+    those probabilities are right (the class; with several labels per photo, the
+    whole set at 0.5)."""
+    if p.model.task == "multi_label":
+        y = manifest.label_sets(table.label, classes)
+        probabilities = out_of_sample_sets(x, y, p.audit.folds, p.split.seed)
+        return label_set_issues(table, y, probabilities, classes), float(((probabilities >= 0.5) == y).all(axis=1).mean())
+    y = table.label.map(classes.index).to_numpy()
+    probabilities = out_of_sample(x, y, p.audit.folds, p.split.seed)
+    return label_issues(table, y, probabilities, classes), float((probabilities.argmax(axis=1) == y).mean())
 
 
 def main():
@@ -37,15 +52,7 @@ def main():
     a = p.audit
     images = manifest.read()
     x, table = pooled_features(images)
-    if p.model.task == "multi_label":
-        print("audit: label issues of several labels per photo come with issue 52: only copies, leaks, outliers "
-              "and conflicts are looked for")
-        issues, accuracy = label_issues_none(), None
-    else:
-        classes = manifest.classes(images)
-        y = table.label.map(classes.index).to_numpy()
-        probabilities = out_of_sample(x, y, a.folds, p.split.seed)
-        issues, accuracy = label_issues(table, y, probabilities, classes), float((probabilities.argmax(axis=1) == y).mean())
+    issues, accuracy = wrong_labels(p, manifest.classes(images, p.model.task), x, table)
     duplicates = near_duplicates(table, x, a.duplicate_similarity)
     leaked = leaks(duplicates)
     strange = outliers(table, x, a.outliers)

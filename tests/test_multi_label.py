@@ -135,3 +135,28 @@ def test_a_label_with_too_few_photos_stops_split(tmp_path):
     assert result.returncode != 0
     assert f"error: label 'rare' has 1 clean image(s); each label needs at least {MIN_PER_CLASS}" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_audit_ranks_corrupted_label_sets_first():
+    """Features that carry each photo's true labels; eight photos' label sets then
+    corrupted (a label added or taken away): what cleanlab's multi-label finder
+    lists, on out-of-sample probabilities, is corrupted, with the set it had as
+    the suggestion."""
+    import numpy as np
+
+    from classifier.report.audit import label_set_issues, out_of_sample_sets
+
+    rng = np.random.default_rng(0)
+    truth = (rng.random((160, 3)) < 0.4).astype(int)
+    x = truth * 4.0 + rng.normal(0, 0.5, truth.shape)
+    given = truth.copy()
+    corrupted = rng.choice(160, 8, replace=False)
+    given[corrupted, rng.integers(0, 3, 8)] ^= 1
+    table = pd.DataFrame({"path": [f"{i}.jpg" for i in range(160)], "split": "train",
+                          "label": [" ".join(np.array(["a", "b", "c"])[row == 1]) for row in given]})
+    probabilities = out_of_sample_sets(x, given, folds=5, seed=0)
+    issues = label_set_issues(table, given, probabilities, ["a", "b", "c"])
+    assert len(issues) >= 4 and set(issues.path) <= {f"{i}.jpg" for i in corrupted}  # cleanlab flags what it is sure of
+    first = issues.iloc[0]
+    i = int(first.path.split(".")[0])
+    assert first.suggestion == " ".join(np.array(["a", "b", "c"])[truth[i] == 1])  # the set it had

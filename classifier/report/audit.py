@@ -6,6 +6,8 @@ make, outliers, and the conflicting copies that clean dropped.
 import numpy as np
 import pandas as pd
 from cleanlab.filter import find_label_issues
+from cleanlab.multilabel_classification import filter as multilabel_filter
+from cleanlab.multilabel_classification import rank as multilabel_rank
 from cleanlab.outlier import OutOfDistribution
 from cleanlab.rank import get_label_quality_scores
 from sklearn.linear_model import LogisticRegression
@@ -47,9 +49,32 @@ def label_issues(table, y, probabilities, classes):
     )[["path", "split", "label", "suggestion", "score"]]
 
 
-def label_issues_none():
-    """label_issues' table with no row."""
-    return pd.DataFrame(columns=["path", "split", "label", "suggestion", "score"])
+def out_of_sample_sets(x, y, folds, seed):
+    """The multi-label counterpart: each label's probability for every image from one
+    logistic regression per label that never saw the image (y: rows of 0/1;
+    folds stratified by every label at once)."""
+    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+    from sklearn.multiclass import OneVsRestClassifier
+
+    model = make_pipeline(StandardScaler(), OneVsRestClassifier(LogisticRegression(C=0.1, max_iter=2000)))
+    cv = MultilabelStratifiedKFold(folds, shuffle=True, random_state=seed)
+    probabilities = np.zeros(y.shape)
+    with threadpool_limits(1, user_api="blas"):  # as out_of_sample: the same on any number of cores
+        for fitted_on, left_out in cv.split(x, y):
+            probabilities[left_out] = model.fit(x[fitted_on], y[fitted_on]).predict_proba(x[left_out])
+    return probabilities
+
+
+def label_set_issues(table, y, probabilities, classes):
+    """cleanlab's likely wrong label sets (its multi-label finder), most likely first;
+    the suggestion is every label the out-of-sample model gives at least 0.5."""
+    given = [list(np.flatnonzero(row)) for row in y]
+    found = multilabel_filter.find_label_issues(given, probabilities, return_indices_ranked_by="self_confidence")
+    scores = multilabel_rank.get_label_quality_scores(given, probabilities)
+    names = np.array(classes)
+    suggestions = [" ".join(names[probabilities[i] >= 0.5]) for i in found]
+    return table.iloc[found].assign(suggestion=suggestions, score=scores[found].round(5))[
+        ["path", "split", "label", "suggestion", "score"]]
 
 
 def near_duplicates(table, x, threshold, block=1024):
