@@ -4,6 +4,7 @@ sets predict prints. Sixty generated photos whose labels are colour channels
 (tools/generated.make_label_sets), every stage's main() in one process."""
 
 import json
+import sys
 
 import keras
 import numpy as np
@@ -16,7 +17,8 @@ from classifier.data import manifest
 from classifier.data.inputs import batches
 from classifier.model import backbones, tasks
 from classifier.report import label_sets
-from conftest import stages_run, tool
+from conftest import sh, stages_run, tool
+from test_pipeline import EXAMPLES, NO_STAGES
 from tools.generated import CHANNELS, make_label_sets
 
 
@@ -24,7 +26,8 @@ from tools.generated import CHANNELS, make_label_sets
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("multi_trained")
     folder, csv_path = make_label_sets(root)
-    return stages_run(root / "project", folder, {"data": {"labels": str(csv_path)}})
+    return stages_run(root / "project", folder, {"data": {"labels": str(csv_path)},
+                                                 "export": {"formats": ["saved_model", "tflite", "tflite_int8", "onnx"]}})
 
 
 def read(project, name):
@@ -89,6 +92,16 @@ def test_export_checks_label_sets_and_keras_agrees_with_evaluate(project):
     report, scores = read(project, "metrics/export.json"), read(project, "metrics/eval.json")
     assert report["keras"]["accuracy"] == pytest.approx(scores["finetune"]["subset_accuracy"], abs=1e-4)
     assert report["tflite"]["agreement"] >= 0.9
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_programs_print_the_label_sets(project, name):
+    table = pd.read_csv(project / "plots/test_predictions.csv", keep_default_na=False)
+    for row in table.head(3).itertuples():
+        *labels, verdict = sh(project, sys.executable, "-c", EXAMPLES[name] + NO_STAGES, row.path).stdout.split()
+        assert verdict == ("unknown" if row.unknown else "known") and set(labels) <= set(CHANNELS)
+        if name != "classify_litert":  # that one reads the int8 model
+            assert " ".join(labels) == row.finetune
 
 
 def test_predict_prints_every_label_over_its_threshold(project):
