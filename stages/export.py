@@ -105,9 +105,6 @@ def main():
               f"unknown agreement {report[name]['unknown_agreement']:.4f}  max |diff| {largest[name]['probability']:.1e}  "
               f"{report[name]['size_mb']:8.2f} MB  {report[name]['latency_ms']:.1f} ms/image")
     write_json(EXPORT_REPORT, report)
-    if task.name == "multi_label":
-        print("export: the model card does not describe several labels per photo yet (issue 52): none written")
-        return
     write_card(p, info, report, {name: Path(path).name for name, (path, _) in written.items()})
 
 
@@ -117,7 +114,8 @@ def write_card(p, info, exported, files):
     card.write(EXPORT / "README.md", info=info, weights=p.model.weights, scores=scores["finetune"],
                recipe=scores["recipe"], split=read_json(SPLIT_REPORT), clean=read_json(CLEAN_REPORT),
                audit=read_json(AUDIT_REPORT), exported=exported, files=files,
-               per_class=pd.read_csv(PLOTS / "per_class_finetune.csv"), data_name=data_name)
+               per_class=pd.read_csv(PLOTS / ("per_label_finetune.csv" if p.model.task == "multi_label"
+                                              else "per_class_finetune.csv")), data_name=data_name)
     print(f"export: the model card is {EXPORT / 'README.md'}")
 
 

@@ -156,3 +156,18 @@ def test_every_declared_dependency_and_output_exists_so_dvc_repro_runs_through(p
         for entry in stage.get("deps", []) + stage.get("outs", []):
             path = entry if isinstance(entry, str) else next(iter(entry))
             assert (project / path).exists(), f"{name}: {path}"
+
+
+def test_the_model_card_reports_map_and_f1_with_intervals_and_the_labels(project):
+    from huggingface_hub import ModelCard
+
+    scores = read(project, "metrics/eval.json")["finetune"]
+    card = ModelCard.load(project / "models/export/README.md")
+    results = {result.metric_name: result.metric_value for result in card.data.eval_results}
+    assert results == {"mAP (macro)": round(scores["map_macro"], 4), "macro F1": round(scores["f1_macro"], 4),
+                       "subset accuracy": round(scores["subset_accuracy"], 4)}
+    assert "multi-label-classification" in card.data.tags
+    low, high = scores["f1_macro_ci95"]["low"], scores["f1_macro_ci95"]["high"]
+    assert f"macro F1 {scores['f1_macro']:.3f} [{low:.3f}, {high:.3f}]" in card.text
+    assert "Labels, in output order: `blue`, `green`, `red`." in card.text
+    assert "same label set as Keras" in card.text and "it may have none" in card.text

@@ -3,7 +3,7 @@ targets are encoded, the output layer and its loss, how outputs become
 calibrated probabilities and decisions. Stages ask `of(p)` (or, reading a
 model.json, `named(info["task"])`); only where the outputs themselves differ
 does a stage branch on the task's name: evaluate's report, the audit's label
-issues, and until issue 52 the model card and the app.
+issues, the model card, and until issue 52 the app.
 
 single_label: one class per photo; softmax (or, with train.loss
 binary_crossentropy and two classes, one sigmoid unit); temperature scaling;

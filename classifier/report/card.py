@@ -25,19 +25,28 @@ def origin(weights):
     return "from random weights" if weights == "none" else f"from the weights in {Path(weights).name}"
 
 
+# model-index results per task: (metric type, key in eval.json, name).
+RESULTS = {
+    "single_label": [("accuracy", "accuracy", "accuracy"), ("accuracy", "balanced_accuracy", "balanced accuracy"),
+                     ("f1", "f1", "macro F1")],
+    "multi_label": [("mean_average_precision", "map_macro", "mAP (macro)"), ("f1", "f1_macro", "macro F1"),
+                    ("accuracy", "subset_accuracy", "subset accuracy")],
+}
+
+
 def metadata(name, info, scores, test_images, data_name, formats):
     """Hugging Face's metadata: tags, and the test scores as `model-index` results."""
-    def result(metric, value, metric_name):
+    def result(metric, key, metric_name):
         return EvalResult(task_type="image-classification", dataset_type="imagefolder", dataset_name=data_name,
-                          dataset_split=f"test ({test_images} photos)", metric_type=metric, metric_value=round(value, 4),
-                          metric_name=metric_name)
+                          dataset_split=f"test ({test_images} photos)", metric_type=metric,
+                          metric_value=round(scores[key], 4), metric_name=metric_name)
 
+    task = info.get("task", "single_label")
     return ModelCardData(
         model_name=name, library_name="keras", pipeline_tag="image-classification",
-        tags=["image-classification", "keras", "dvc", info["backbone"], *formats],
-        eval_results=[result("accuracy", scores["accuracy"], "accuracy"),
-                      result("accuracy", scores["balanced_accuracy"], "balanced accuracy"),
-                      result("f1", scores["f1"], "macro F1")],
+        tags=["image-classification", "keras", "dvc", info["backbone"], *formats,
+              *(["multi-label-classification"] if task == "multi_label" else [])],
+        eval_results=[result(*entry) for entry in RESULTS[task]],
     )
 
 
@@ -94,14 +103,41 @@ before, {calibration['ece_calibrated']:.4f} after.
 {unknown_section(scores["unknown"])}"""
 
 
+def label_sets_section(scores, per_label):
+    """The test scores of a model of several labels per photo, per label, and its thresholds."""
+    rows = [(name, interval(scores, key)) for key, name in (
+        ("map_macro", "mAP (macro)"), ("map_micro", "mAP (micro)"), ("f1_macro", "macro F1"), ("f1_micro", "micro F1"),
+        ("subset_accuracy", "subset accuracy (the whole set right)"), ("hamming_loss", "Hamming loss (wrong decisions)"))]
+    rows.append(("macro F1 at a global 0.5, uncalibrated", f"{scores['f1_macro_at_half']:.3f}"))
+    return f"""## Test scores
+
+On the test split, with 95% bootstrap intervals over photos:
+
+{table(pd.DataFrame(rows, columns=["metric", "value"]))}
+
+### Per label (the lowest F1 first; `plots/per_label_finetune.csv`)
+
+{table(per_label.head(SHOWN_CLASSES))}
+
+### Calibration and thresholds
+
+Each label's output is calibrated by Platt scaling fitted on the validation photos
+(model.json: `platt`), and a photo has every label whose calibrated score reaches that label's
+threshold (model.json: `thresholds`, half the best F1 the label reaches on the validation photos:
+the F1-best threshold of a calibrated score); it may have none.
+
+{unknown_section(scores["unknown"])}"""
+
+
 def unknown_section(check):
     low, high = check["flagged_ci95"]["low"], check["flagged_ci95"]["high"]
     return f"""### Photos of none of the classes
 
 Every format also returns `unknown_score`: 1 minus the cosine similarity between the photo's
 features and those of its {check['k']}th nearest training photo. Above {check['threshold']:.4f}
-(model.json: `unknown.threshold`, set so that {check['pass_share']:.0%} of the validation photos
-pass) the photo is flagged as unlike the training photos; it keeps its label. It flagged
+(model.json: `unknown.threshold`, set so that {check['pass_share']:.0%} of the validation photos and of
+the training photos, each against the others, pass) the photo is flagged as unlike the training
+photos; it keeps its label. It flagged
 {check['flagged']:.1%} [{low:.1%}, {high:.1%}] of the test photos.
 What it can do: flag photos far from all training photos (other scenes, other subjects, blank or
 broken images). What it cannot: tell a new class that looks like a known one (a held-out flower
@@ -110,15 +146,17 @@ ones yet of a known class (other cameras, light), which it flags too.
 """
 
 
-def formats_section(exported):
-    rows = [{"format": name, "test accuracy": entry["accuracy"], "agreement with Keras": entry["agreement"],
+def formats_section(exported, task):
+    accuracy, agreement = ("subset accuracy", "same label set as Keras") if task == "multi_label" else \
+        ("test accuracy", "agreement with Keras")
+    rows = [{"format": name, accuracy: entry["accuracy"], agreement: entry["agreement"],
              "same unknown verdict": entry["unknown_agreement"], "size (MB)": entry["size_mb"],
              "ms per photo": entry["latency_ms"]}
             for name, entry in exported.items()]
     return f"""## Exported formats
 
 Each takes a photo's uint8 pixels, resized (model.json: `input`), and returns `probabilities`, one per
-class in the order of `labels.txt`, and `unknown_score`; each was run on every test photo:
+class (or label) in the order of `labels.txt`, and `unknown_score`; each was run on every test photo:
 
 {table(pd.DataFrame(rows))}
 """
@@ -126,21 +164,26 @@ class in the order of `labels.txt`, and `unknown_score`; each was run on every t
 
 def write(path, *, info, weights, scores, recipe, split, clean, audit, exported, files, per_class, data_name):
     """Write the card to `path`; `exported` is export's report, `files` each format's file name."""
-    name = f"{info['backbone']}-{len(info['classes'])}-classes"
+    task = info.get("task", "single_label")
+    several = task == "multi_label"
+    kind = "labels" if several else "classes"
+    name = f"{info['backbone']}-{len(info['classes'])}-{kind}"
     classes = ", ".join(f"`{label}`" for label in info["classes"])
     settings = "\n".join(f"- `{key}`: {value}" for key, value in recipe.items())
+    headline = (f"Several labels per photo. Test mAP {interval(scores, 'map_macro')}, macro F1 "
+                f"{interval(scores, 'f1_macro')}." if several else f"Test accuracy {interval(scores, 'accuracy')}.")
     body = f"""
 # {name}
 
 An image classifier: {info['backbone']} ({origin(weights)}), trained on {split['train']} photos
-of {len(info['classes'])} classes by a reproducible DVC pipeline (`dvc repro`), at {info['image_size']} x
-{info['image_size']} pixels. Test accuracy {interval(scores, 'accuracy')}.
+of {len(info['classes'])} {kind} by a reproducible DVC pipeline (`dvc repro`), at {info['image_size']} x
+{info['image_size']} pixels. {headline}
 
-Classes, in output order: {classes}.
+{kind.title()}, in output order: {classes}.
 
 {data_section(split, clean, audit)}
-{scores_section(scores, per_class)}
-{formats_section(exported)}
+{label_sets_section(scores, per_class) if several else scores_section(scores, per_class)}
+{formats_section(exported, task)}
 ## Recipe
 
 What ran (params.yaml with every `auto` resolved):
