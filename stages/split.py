@@ -3,7 +3,8 @@ near-identical shots kept on one side (split.group), or the split the photos cam
 
 Images listed in data/exclude.csv (path,reason: what you agreed with after the
 audit) leave every split; those in data/relabel.csv (path,label) move to that
-class (the file stays in its folder: the manifest's label is what counts).
+class (the file stays in its folder: the manifest's label is what counts), or
+with several labels per photo take that label set (space-separated; empty: none).
 Several labels per photo (model.task multi_label): the photos and labels of
 data/label_sets.csv, split by iterative stratification; a manifest label is
 then the photo's labels, space-separated.
@@ -62,7 +63,7 @@ def main():
     p = params.load()
     task = p.model.task
     images = list_labelled_images() if task == "multi_label" else list_images(read_json(GIVEN_SPLITS)["splits"])
-    dropped, moved = excluded(images), relabelled(images)
+    dropped, moved = excluded(images), relabelled(images, task)
     moved = {path: label for path, label in moved.items() if path not in dropped}
     images = images[~images.path.isin(dropped)].reset_index(drop=True)
     images["label"] = images.path.map(moved).fillna(images.label)

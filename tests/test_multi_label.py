@@ -160,3 +160,25 @@ def test_the_audit_ranks_corrupted_label_sets_first():
     first = issues.iloc[0]
     i = int(first.path.split(".")[0])
     assert first.suggestion == " ".join(np.array(["a", "b", "c"])[truth[i] == 1])  # the set it had
+
+
+def test_relabel_csv_gives_a_photo_a_new_label_set_or_none(project):
+    project, _ = project
+    relabel = project / "data/relabel.csv"
+    before = relabel.read_text()
+    manifest = pd.read_csv(project / "data/split/manifest.csv", keep_default_na=False)
+    first, second = manifest.path[0], manifest.path[1]
+    try:
+        relabel.write_text(f"path,label\n{first},red green red\n{second},\n")
+        dvc(project, "repro", "split")
+        moved = pd.read_csv(project / "data/split/manifest.csv", keep_default_na=False).set_index("path").label
+        assert moved[first] == "green red" and moved[second] == ""
+        assert json.loads((project / "metrics/split.json").read_text())["relabelled"] == 2
+
+        relabel.write_text(f"path,label\n{first},green blu\n")
+        result = dvc(project, "repro", "split", check=False)
+        assert "error: data/relabel.csv: 'blu' is not a label (labels: blue, green, red)" in result.output
+        assert "Traceback" not in result.output
+    finally:
+        relabel.write_text(before)
+        dvc(project, "repro", "split")

@@ -76,10 +76,18 @@ def excluded(images):
     return set(listed(EXCLUDE, "path,reason", images).path)
 
 
-def relabelled(images):
+def relabelled(images, task="single_label"):
     """data/relabel.csv as {path: label} (a path listed twice: its last line); every
-    label must be a class."""
+    label must be a class. With several labels per photo a label is the photo's new
+    set, space-separated (empty: none of these), each one a label of data.labels."""
     rows = listed(RELABEL, "path,label", images)
+    if task == "multi_label":
+        sets = rows.label.fillna("").map(lambda given: " ".join(sorted(set(given.split()))))
+        known = set(label_counts(images.label).index)
+        strange = sorted({name for given in sets for name in given.split()} - known)
+        if strange:
+            raise UserError(f"{RELABEL}: '{strange[0]}' is not a label (labels: {', '.join(sorted(known))})")
+        return dict(zip(rows.path, sets))
     strange = sorted(set(rows.label) - set(images.label))
     if strange:
         raise UserError(f"{RELABEL}: '{strange[0]}' is not a class (classes: {', '.join(sorted(set(images.label)))})")
