@@ -81,8 +81,10 @@ def test_exports_of_a_network_scaling_to_minus_one_one_agree(project):
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_programs_read_the_six_class_model(project, name):
     table = pd.read_csv(project / "plots/test_predictions.csv").head(3)
-    for row in table.itertuples():
-        label, confidence, _ = sh(project, sys.executable, "-c", EXAMPLES[name] + NO_STAGES, row.path).stdout.split()
+    lines = sh(project, sys.executable, "-c", EXAMPLES[name] + NO_STAGES, *table.path).stdout.splitlines()
+    assert len(lines) == len(table)
+    for row, line in zip(table.itertuples(), lines):
+        label, confidence, _ = line.split()
         if name != "classify_litert":  # that one reads the int8 model
             assert label == row.finetune
         assert np.isfinite(float(confidence))

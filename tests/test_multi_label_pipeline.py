@@ -96,9 +96,11 @@ def test_export_checks_label_sets_and_keras_agrees_with_evaluate(project):
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_programs_print_the_label_sets(project, name):
-    table = pd.read_csv(project / "plots/test_predictions.csv", keep_default_na=False)
-    for row in table.head(3).itertuples():
-        *labels, verdict = sh(project, sys.executable, "-c", EXAMPLES[name] + NO_STAGES, row.path).stdout.split()
+    table = pd.read_csv(project / "plots/test_predictions.csv", keep_default_na=False).head(3)
+    lines = sh(project, sys.executable, "-c", EXAMPLES[name] + NO_STAGES, *table.path).stdout.splitlines()
+    assert len(lines) == len(table)
+    for row, line in zip(table.itertuples(), lines):
+        *labels, verdict = line.split()
         assert verdict == ("unknown" if row.unknown else "known") and set(labels) <= set(CHANNELS)
         if name != "classify_litert":  # that one reads the int8 model
             assert " ".join(labels) == row.finetune

@@ -368,9 +368,11 @@ def test_example_program_classifies_a_test_photo(baseline, name):
     threshold = json.loads((baseline / "models/unknown.json").read_text())["threshold"]
     # The two photos farthest from the unknown threshold: Pillow's resize moves a score by
     # ~1e-6, and the generated photos' scores lie within 5e-4 of each other.
-    for row in table.iloc[(table.unknown_score - threshold).abs().argsort()[::-1][:2]].itertuples():
-        result = sh(baseline, sys.executable, "-c", EXAMPLES[name] + NO_STAGES, row.path)
-        label, confidence, verdict = result.stdout.split()
+    rows = table.iloc[(table.unknown_score - threshold).abs().argsort()[::-1][:2]]
+    lines = sh(baseline, sys.executable, "-c", EXAMPLES[name] + NO_STAGES, *rows.path).stdout.splitlines()
+    assert len(lines) == len(rows)  # one line per photo, in order
+    for row, line in zip(rows.itertuples(), lines):
+        label, confidence, verdict = line.split()
         # Pillow's resize is within one level of training's: labels agree, probabilities nearly.
         assert label == row.finetune
         assert verdict == ("unknown" if row.unknown else "known")
