@@ -165,11 +165,13 @@ def main():
     # What `auto` in params.yaml resolved to: what ran.
     recipe = {**recipe, "head.type": trained["type"],
               "train.class_weight": trained.get("class_weight", p.train.class_weight)}
-    tested = Tested(paths, y, classes, models, probabilities, calibrations(models, task), unknown_scores, check, recipe)
+    unknown_report = flagged(unknown_scores, check)
+    tested = Tested(paths, y, classes, models, probabilities, calibrations(models, task), unknown_scores, check,
+                    unknown_report, recipe)
     REPORTS[task.name](p, tested, predict, data)
-    print(f"evaluate: the unknown check flags {(unknown_scores > check['threshold']).mean():.1%} of the test photos "
+    print(f"evaluate: the unknown check flags {unknown_report['flagged']:.1%} of the test photos "
           f"(threshold {check['threshold']:.4f})")
-    broken = promise_broken(flagged(unknown_scores, check))
+    broken = promise_broken(unknown_report)
     if broken:
         print(f"evaluate: warning: {broken}")
 
@@ -177,7 +179,8 @@ def main():
 @dataclass
 class Tested:
     """What both tasks' reports start from: the test split, each model's
-    probabilities and calibration, the unknown check's scores and the recipe."""
+    probabilities and calibration, the unknown check's scores and eval.json's part
+    for it, and the recipe."""
     paths: list
     y: np.ndarray
     classes: list
@@ -186,6 +189,7 @@ class Tested:
     calibration: dict
     unknown_scores: np.ndarray
     check: dict
+    unknown: dict
     recipe: dict
 
 
@@ -194,7 +198,7 @@ def one_class_per_photo(p, tested, predict, data):
     paths, y, classes, models, probabilities = tested.paths, tested.y, tested.classes, tested.models, tested.probabilities
     temperature = {name: tested.calibration[name]["temperature"] for name in MODELS}
     report = score(models, paths, y, classes, probabilities, temperature)
-    report["finetune"]["unknown"] = flagged(tested.unknown_scores, tested.check)
+    report["finetune"]["unknown"] = tested.unknown
     if p.evaluate.tta:
         report["finetune"]["tta"] = flip_averaged(predict, data, y)
     report["recipe"] = tested.recipe
@@ -234,7 +238,7 @@ def several_labels_per_photo(p, tested, predict, data):
         curves_of[name] = pr_curves(y, scores, classes, PLOTS / f"pr_labels_{name}")
         precision, recall, _ = metrics.precision_recall_curve(y.ravel(), scores.ravel())  # micro: every decision alike
         pd.DataFrame({"recall": recall, "precision": precision}).to_csv(PLOTS / f"pr_{name}.csv", index=False)
-    report["finetune"]["unknown"] = flagged(tested.unknown_scores, tested.check)
+    report["finetune"]["unknown"] = tested.unknown
     report["recipe"] = tested.recipe
     write_json(EVAL_REPORT, report)
     table["unknown_score"] = tested.unknown_scores.round(6)
