@@ -55,7 +55,7 @@ def main():
         y = manifest.label_sets(table.label, classes)
         for draw in range(args.draws):
             given, rows = corrupted(y, draw)
-            table = table.assign(label=[" ".join(np.array(classes)[row == 1]) for row in given])
+            table = table.assign(label=manifest.label_text(given, classes))
             issues = label_set_issues(table, given, out_of_sample_sets(x, given, FOLDS, draw), classes)
             found = issues.index[:TOP].isin(table.index[rows])
             shares.append(found.mean())

@@ -220,7 +220,7 @@ def several_labels_per_photo(p, tested, predict, data):
     gain); per label: scores, precision-recall curves. Grad-CAM, confusion and
     reliability figures are for one class per photo; evaluate.tta likewise."""
     task, y, classes = tasks.named("multi_label"), tested.y, tested.classes
-    report, table = {}, pd.DataFrame({"path": tested.paths, "actual": [said(row, classes) for row in y]})
+    report, table = {}, pd.DataFrame({"path": tested.paths, "actual": manifest.label_text(y, classes)})
     PLOTS.mkdir(parents=True, exist_ok=True)
     curves_of = {}
     for name in MODELS:
@@ -232,7 +232,7 @@ def several_labels_per_photo(p, tested, predict, data):
                         "thresholds": dict(zip(classes, info["thresholds"])),
                         "parameters": tested.models[name].count_params()}
         label_sets.per_label(y, scores, info["thresholds"], classes).to_csv(PLOTS / f"per_label_{name}.csv", index=False)
-        table[name] = [said(row, classes) for row in task.decide(scores, info)]
+        table[name] = manifest.label_text(task.decide(scores, info), classes)
         for label, column in zip(classes, scores.T):
             table[f"{name}_{label}"] = column.round(6)
         curves_of[name] = pr_curves(y, scores, classes, PLOTS / f"pr_labels_{name}")
@@ -251,11 +251,6 @@ def several_labels_per_photo(p, tested, predict, data):
         r = report[name]
         print(f"evaluate: {name} mAP {r['map_macro']:.4f} macro F1 {r['f1_macro']:.4f} (at 0.5: "
               f"{r['f1_macro_at_half']:.4f}) subset accuracy {r['subset_accuracy']:.4f} Hamming loss {r['hamming_loss']:.4f}")
-
-
-def said(row, classes):
-    """A row of 0/1 as its labels, space-separated."""
-    return " ".join(label for label, on in zip(classes, row) if on)
 
 
 def pr_curves(y, scores, classes, folder):

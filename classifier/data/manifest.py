@@ -43,6 +43,12 @@ def label_sets(given, names):
     return y
 
 
+def label_text(rows, names):
+    """label_sets undone: each row of 0/1 (or True/False) as its names, space-separated."""
+    names = np.asarray(names)
+    return [" ".join(names[np.asarray(row) == 1]) for row in rows]
+
+
 def label_issues_in_train(manifest, exclude):
     """Which rows are training images that the audit found likely mislabelled,
     where audit.exclude is label_issues (none otherwise): confident learning

@@ -16,6 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from classifier.data import manifest
 from classifier.files import read_features
 from classifier.paths import REJECTED, SPLITS, clean_image, raw_label
 
@@ -71,8 +72,7 @@ def label_set_issues(table, y, probabilities, classes):
     given = [list(np.flatnonzero(row)) for row in y]
     found = multilabel_filter.find_label_issues(given, probabilities, return_indices_ranked_by="self_confidence")
     scores = multilabel_rank.get_label_quality_scores(given, probabilities)
-    names = np.array(classes)
-    suggestions = [" ".join(names[probabilities[i] >= 0.5]) for i in found]
+    suggestions = manifest.label_text(probabilities[found] >= 0.5, classes)
     return table.iloc[found].assign(suggestion=suggestions, score=scores[found].round(5))[
         ["path", "split", "label", "suggestion", "score"]]
 
