@@ -6,9 +6,10 @@ Every file of the pool is one row of reports/label_next.csv, in one queue:
   unknown    the unknown check flags it as none of the classes: shown apart,
              least like the training photos first
   labelled   already in data/labelled.csv (training uses it after `dvc repro`)
-  duplicate  the same picture as a photo of the data set (pHash within
-             splitting.NEAR_BITS bits): labelling it would teach nothing and
-             could leak between splits
+  duplicate  the same picture as a photo of the data set or an earlier photo
+             of the pool (pHash within splitting.NEAR_BITS bits): labelling
+             it would teach nothing, could leak between splits, and near
+             copies would fill a batch
   rejected   clean's checks refuse it (the reason says why)
 Each photo is checked as `clean` checks the labelled ones. The model's outputs
 for it are kept in data/pool.npz by the photo's digest and the model's: only
@@ -110,8 +111,8 @@ def model_digest():
     return digest.hexdigest()
 
 
-def nearest_clean(hashes, phash):
-    """(path, bits) of the data set's photo nearest to `phash` in pHash bits."""
+def nearest(hashes, phash):
+    """(path, bits) of the photo in `hashes` (paths, uint64 pHashes) nearest to `phash` in pHash bits."""
     bits = np.bitwise_count(hashes[1] ^ np.uint64(int(phash, 16)))
     best = int(np.argmin(bits)) if len(bits) else None
     return (None, 64) if best is None else (hashes[0][best], int(bits[best]))
@@ -121,7 +122,9 @@ def scan(p, files, labelled):
     """Rows for the photos that need no model (labelled, duplicate, rejected),
     and (path, digest, jpeg) batches of the others, CHUNK at a time."""
     table = pd.read_csv(HASHES, dtype=str)
-    hashes = (table.path.to_numpy(), np.array([int(h, 16) for h in table.phash], dtype=np.uint64))
+    clean = (table.path.to_numpy(), np.array([int(h, 16) for h in table.phash], dtype=np.uint64))
+    # The pool's photos so far, in file order: of two copies in the pool the first waits, the other is a duplicate.
+    pool_names, pool_hashes, kept = np.empty(len(files), dtype=object), np.zeros(len(files), dtype=np.uint64), 0
     limits = (p.clean.min_side, p.clean.max_pixels, p.clean.max_bytes)
     rows, root = [], p.data.unlabelled_dir
     with ThreadPoolExecutor(DECODERS) as threads:
@@ -133,16 +136,22 @@ def scan(p, files, labelled):
                 if isinstance(result, BadImage):
                     print(f"label_next: {name}: {result.reason} ({result.detail})")
                     rows.append({"path": name, "queue": "rejected", "reason": f"{result.reason}: {result.detail}"})
-                elif name in labelled:
+                    continue
+                if name in labelled:
                     rows.append({"path": name, "queue": "labelled", "suggested": labelled[name],
-                                 "reason": f"labelled {labelled[name]} in data/labelled.csv"})
+                                 "reason": f"labelled {labelled[name] or 'none of the classes'} in data/labelled.csv"})
                 else:
-                    twin, bits = nearest_clean(hashes, result[2])
+                    twin, bits = nearest(clean, result[2])
+                    if bits > NEAR_BITS:
+                        twin, bits = nearest((pool_names[:kept], pool_hashes[:kept]), result[2])
+                        twin = f"pool photo {twin}"
                     if bits <= NEAR_BITS:
                         rows.append({"path": name, "queue": "duplicate",
                                      "reason": f"the same picture as {twin} ({bits} of 64 pHash bits differ)"})
-                    else:
-                        waiting.append((name, result[1], result[0]))
+                        continue
+                    waiting.append((name, result[1], result[0]))
+                pool_names[kept], pool_hashes[kept] = name, int(result[2], 16)
+                kept += 1
             yield rows, waiting
             rows = []
 

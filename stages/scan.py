@@ -31,7 +31,8 @@ def main():
     root = p.data.unlabelled_dir
     unlabelled = {"folder": None, "files": 0}
     if root is not None:
-        found["labelled"] = fingerprint(root, [Path(root, path) for path in sorted(pool.read_labelled(root))])
+        found["labelled"] = fingerprint(root, [Path(root, pool.located(root, path))
+                                                  for path in sorted(pool.read_labelled(root))])
         unlabelled = fingerprint(root, [Path(root, path) for path, _ in walk.relative(root)])
     write_json(SCAN, found)
     write_json(UNLABELLED_SCAN, unlabelled)

@@ -279,16 +279,16 @@ def test_the_label_view_saves_each_label_at_once(app, page):
     photo, saved = page.get_by_label("Pool photo"), []
     for count in (1, 2, 3):
         name = photo.input_value()
-        label = suggested[name] if count != 2 else {"cat": "dog", "dog": "cat"}[suggested[name]]
+        label = {1: suggested[name], 2: {"cat": "dog", "dog": "cat"}[suggested[name]], 3: ""}[count]
         if count == 2:  # another class than the suggestion
             page.get_by_role("radio", name=label).check()
-        page.get_by_role("button", name="Save label").click()
+        page.get_by_role("button", name="None of these" if count == 3 else "Save label").click()
         page.get_by_text(f"{count} photo(s) labelled").wait_for()
         saved.append((name, label))
     skipped = photo.input_value()
     page.get_by_role("button", name="Skip").click()
     page.get_by_text(f"Skipped {skipped}").wait_for()
-    rows = pd.read_csv(project / "data/labelled.csv")
+    rows = pd.read_csv(project / "data/labelled.csv", keep_default_na=False)
     assert list(zip(rows.path, rows.label))[:3] == saved
     page.reload()  # labelled photos do not come back; the skipped one does (skips are the page's)
     page.get_by_role("tab", name="Label").click()
@@ -319,11 +319,15 @@ def test_labelled_pool_photos_join_the_split_as_photos_of_their_class(app):
     Client(url, verbose=False).predict(waiting, "dog", api_name="/save_label")
     result = dvc(project, "repro", "split")
     assert "download: " in result.output and "labelled pool photo(s) from data/labelled.csv" in result.output
+    assert "1 pool photo(s) marked none of the classes in data/labelled.csv: not trained on" in result.output
     manifest = pd.read_csv(project / "data/split/manifest.csv").set_index("path")
-    labelled = pd.read_csv(project / "data/labelled.csv")
+    labelled = pd.read_csv(project / "data/labelled.csv", keep_default_na=False)
     assert waiting in set(labelled.path)
     for path, label in zip(labelled.path, labelled.label):
-        assert manifest.label[f"data/clean/images/{label}/labelled/{path}"] == label
+        if label:
+            assert manifest.label[f"data/clean/images/{label}/labelled/{path}"] == label
+        else:  # none of the classes: in no class
+            assert not manifest.index.str.endswith(f"/labelled/{path}").any()
 
 
 def test_only_new_pool_photos_pass_through_the_model(app):
@@ -332,10 +336,13 @@ def test_only_new_pool_photos_pass_through_the_model(app):
     labelled = set(pd.read_csv(project / "data/labelled.csv").path)  # in data/clean by now: a copy is a duplicate
     queue = queue_of(project).query("queue == 'next'")
     queued = queue[~queue.index.isin(labelled)].iloc[0]
-    shutil.copy(pool / queued.name, pool / "same_bytes.jpg")  # its digest is cached
+    shutil.move(pool / queued.name, pool / "renamed.jpg")  # its digest is cached
+    shutil.copy(pool / "renamed.jpg", pool / "renamed_copy.jpg")  # a copy within the pool: the first one waits
     make_images(pool / "new", per_class=1, classes=("dog",), seed=11)
     result = stage(project, "label_next")
     assert re.search(r"label_next: 17 pool photo\(s\): .* 1 through the model", result.output), result.output
-    again = queue_of(project).loc["same_bytes.jpg"]
+    again = queue_of(project).loc["renamed.jpg"]
     assert (again.suggested, again.confidence, again.unknown_score) == (queued.suggested, queued.confidence,
                                                                         queued.unknown_score)
+    copy = queue_of(project).loc["renamed_copy.jpg"]
+    assert copy.queue == "duplicate" and "the same picture as pool photo renamed.jpg (0 of 64" in copy.reason

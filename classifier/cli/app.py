@@ -11,8 +11,10 @@
   written at once to data/exclude.csv, data/relabel.csv and data/reviewed.csv
   (classifier/data/review.py); `dvc exp run` then shows their effect.
 - Label: the next photos of label_next's queue (the unlabelled pool, ranked),
-  the model's suggestion preselected; Save label writes it at once to
-  data/labelled.csv, Skip moves on; `dvc exp run` then trains on them.
+  the model's suggestion preselected (none for a photo the unknown check
+  flags); Save label writes it at once to data/labelled.csv, None of these
+  records the photo as none of the classes (not trained on: classifier/data/pool.py),
+  Skip moves on; `dvc exp run` then trains on them.
 - Model: models/export/README.md, the model card that `export` writes.
 
 Offline: bound to 127.0.0.1, no usage analytics, the theme's fonts served by
@@ -31,7 +33,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from classifier.cli import predict  # noqa: E402
-from classifier.data import review  # noqa: E402
+from classifier.data import pool, review  # noqa: E402
 from classifier.errors import UserError, run  # noqa: E402
 from classifier.files import read_json  # noqa: E402
 from classifier.paths import EVAL_REPORT, EXPORT, LABELLED, MODEL  # noqa: E402
@@ -147,8 +149,9 @@ def show_next(classes, skipped, message=""):
     if not waiting:
         return progress, "", "Nothing waiting: `dvc repro label_next` ranks the pool.", None, gr.update(value=None)
     row = waiting[0]
-    return (progress, row["path"], f"{row['reason']}.", photo(os.path.join(root, row["path"])),
-            gr.update(value=row["suggested"] if row["suggested"] in classes else None))
+    guess = row["suggested"] if row["queue"] == "next" and row["suggested"] in classes else None
+    return (progress, row["path"], f"{row['reason']}.", photo(os.path.join(root, pool.located(root, row["path"]))),
+            gr.update(value=guess))
 
 
 def save_label(classes, path, label, skipped):
@@ -158,7 +161,7 @@ def save_label(classes, path, label, skipped):
         review.label_photo(pool_root(), path, label, classes)
     except UserError as error:
         return show_next(classes, skipped, f"Not saved: {error}")
-    return show_next(classes, skipped, f"Saved: {path} is {label}.")
+    return show_next(classes, skipped, f"Saved: {path} is {label or 'none of the classes'}.")
 
 
 def skip(classes, path, skipped):
@@ -215,9 +218,12 @@ def build(model_path=MODEL):
             with gr.Row():
                 label = gr.Radio(label="Class", choices=classes)
                 save = gr.Button("Save label", variant="primary")
+                none = gr.Button("None of these")
                 skip_button = gr.Button("Skip")
             shown = [progress, path, reason, image, label]
             save.click(partial(save_label, classes), [path, label, skipped], shown, api_name="save_label")
+            none.click(lambda path, skipped: save_label(classes, path, pool.NONE, skipped), [path, skipped], shown,
+                       api_name="none_of_these")
             skip_button.click(partial(skip, classes), [path, skipped], [skipped, *shown], api_name="skip")
             app.load(partial(show_next, classes), skipped, shown, api_name=False)
         with gr.Tab("Model"):

@@ -1,17 +1,23 @@
 """The unlabelled pool (data.unlabelled_dir) and the labels a person gives its photos.
 
 data/labelled.csv (path,label,digest) holds them: a pool photo's path relative
-to data.unlabelled_dir, the class it was given and the SHA-256 of the photo's
+to data.unlabelled_dir (as `printable` writes it: a name that is not UTF-8 has
+%XX for its odd bytes, and `located` finds the file again), the class it was
+given, or nothing for "none of the classes", and the SHA-256 of the photo's
 bytes then (the app's Label view writes it, classifier/cli/app.py; a file
 without the digest column, or a line with none, is read as before). A photo
 replaced at its path since is not that label's any more: it waits in the queue
 again, and a new line for it supersedes the old. `download` copies each labelled photo to
 data/raw/<label>/labelled/<path> (inside train/ where the photos come split),
 so that clean, split and the group split take it as any photo of its class;
-the user's files stay where they are. `label_next` queues the others.
+the user's files stay where they are. A photo marked none of the classes is not
+trained on, unless the data set has a class named `unknown` (NONE_CLASS): the
+user asks for a class of outside photos by making its folder. `label_next`
+queues the others.
 """
 
 import hashlib
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +27,8 @@ from classifier.errors import UserError
 from classifier.paths import LABELLED, printable
 
 FOLDER = "labelled"  # data/raw/<label>/labelled/: where download puts labelled pool photos
+NONE = ""  # the label of a photo marked "none of the classes"
+NONE_CLASS = "unknown"  # the class such photos go to, where the data set has one
 
 
 def read_labelled(root, classes=None):
@@ -42,25 +50,39 @@ def read_labelled(root, classes=None):
     labels, versions = {}, {}
     for number, (path, label, version) in enumerate(zip(table.path, table.label, digests), start=2):
         where = f"{LABELLED}, line {number}"
-        if not path or not label:
-            raise UserError(f"{where}: needs both a path and a label")
+        if not path:
+            raise UserError(f"{where}: needs a path (an empty label means none of the classes)")
         if label.startswith(".") or "/" in label or "\\" in label:
             raise UserError(f"{where}: {label!r} cannot be a class name (a folder name, not hidden)")
-        if not inside_pool(root, path) or (Path(root, path).exists() and not is_pool_photo(root, path)):
+        file = located(root, path)
+        if not inside_pool(root, file) or (Path(root, file).exists() and not is_pool_photo(root, file)):
             raise UserError(f"{where}: {path} is not a file in data.unlabelled_dir ({root}): "
                             "fix the path or remove the line")
-        if classes is not None and label not in classes:
+        if classes is not None and label not in [*classes, NONE]:
             raise UserError(f"{where}: '{label}' is not a class of the data set (classes: {', '.join(classes)}): "
                             "correct the label, or remove the line")
         same_photo = not (version and versions.get(path)) or version == versions[path]
         if labels.get(path, label) != label and same_photo:
             raise UserError(f"{where}: {path} is labelled both {labels[path]} and {label}: keep one line")
         labels[path], versions[path] = label, version
-    stale = sorted(path for path in labels if replaced_since(root, path, versions[path]))
+    stale = sorted(path for path in labels if replaced_since(root, located(root, path), versions[path]))
     if stale:
         print(f"{LABELLED}: {len(stale)} photo(s) replaced in data.unlabelled_dir since they were labelled, "
               f"e.g. {stale[0]}: not trained on; they wait in the queue again")
     return {path: label for path, label in labels.items() if path not in stale}
+
+
+def located(root, name):
+    """The pool file (relative path) that `name`, a path as `printable` writes it, stands
+    for: itself, or where the name was changed, the file it was changed from."""
+    if "%" not in name or Path(root, name).exists():
+        return name
+    for top, _, files in os.walk(root):
+        for file in files:
+            path = Path(top, file).relative_to(root)
+            if printable(path) == name:
+                return str(path)
+    return name
 
 
 def digest(root, path):
@@ -100,21 +122,28 @@ def copy_labelled(root, destination, splits):
 
     classes = sorted(folder.name for folder in Path(destination).iterdir() if folder.is_dir())
     labels = read_labelled(root, classes)
-    gone = sorted(path for path in labels if not is_pool_photo(root, path))
+    files = {path: located(root, path) for path in labels}
+    gone = sorted(path for path in labels if not is_pool_photo(root, files[path]))
     if gone:
         print(f"download: {len(gone)} labelled photo(s) are gone from data.unlabelled_dir, e.g. {gone[0]}: "
               f"skipped (their lines stay in {LABELLED})")
-    changed = [(Path(root, path), None, "not copied: gone from data.unlabelled_dir") for path in gone]
+    changed = [(Path(root, files[path]), None, "not copied: gone from data.unlabelled_dir") for path in gone]
+    outside = [] if NONE_CLASS in classes else [
+        path for path in sorted(labels) if labels[path] == NONE and path not in gone]
+    if outside:
+        print(f"download: {len(outside)} pool photo(s) marked none of the classes in {LABELLED}: not trained on "
+              f"(a class folder named {NONE_CLASS}/ in the data set would take them)")
+    changed += [(Path(root, files[path]), None, "not copied: none of the classes") for path in outside]
     for path, label in sorted(labels.items()):
-        if path in gone:
+        if path in gone or path in outside:
             continue
-        relative = Path(label, "train" if splits else "", FOLDER, path)
+        relative = Path(label or NONE_CLASS, "train" if splits else "", FOLDER, path)
         target = destination / printable(relative)
         if target.exists():
-            changed.append((Path(root, path), None, f"not copied: {target} is taken by another file"))
+            changed.append((Path(root, files[path]), None, f"not copied: {target} is taken by another file"))
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(root, path), target)
+        shutil.copyfile(Path(root, files[path]), target)
     if labels:
         print(f"download: {len(labels)} labelled pool photo(s) from {LABELLED}")
     return changed

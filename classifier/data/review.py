@@ -6,7 +6,7 @@ them written back as ordinary changes to tracked files.
 - data/reviewed.csv (path,finding,decision): every card decided (exclude,
   relabel or keep), so that it does not come back after the next audit;
 - data/labelled.csv (path,label,digest): unlabelled pool photos given a class
-  from label_next's queue, with the digest of the photo labelled (`download`
+  from label_next's queue (or none: none of the classes), with the digest of the photo labelled (`download`
   reads it: classifier/data/pool.py).
 
 A decision is written under one file lock (DECISIONS_LOCK: two browser tabs, two
@@ -141,10 +141,11 @@ def to_label(root):
 
 def label_photo(root, path, label, known):
     """Write `path` (a photo of label_next's queue) as `label`, one of the model's
-    classes `known`, to data/labelled.csv."""
-    if label not in known:
+    classes `known` or pool.NONE (none of them), to data/labelled.csv."""
+    if label not in [*known, pool.NONE]:
         raise UserError(f"'{label}' is not a class (classes: {', '.join(known)})")
+    file = pool.located(root, path)
     with decided():  # two tabs saving one photo: the second is told it is labelled already
-        if not pool.is_pool_photo(root, path) or path not in {row["path"] for row in to_label(root)[0]}:
+        if not pool.is_pool_photo(root, file) or path not in {row["path"] for row in to_label(root)[0]}:
             raise UserError(f"{path} is not a photo waiting in {LABEL_NEXT} (or it is labelled already)")
-        append(LABELLED, [path, label, pool.digest(root, path)])
+        append(LABELLED, [path, label, pool.digest(root, file)])
