@@ -346,3 +346,27 @@ def test_only_new_pool_photos_pass_through_the_model(app):
                                                                         queued.unknown_score)
     copy = queue_of(project).loc["renamed_copy.jpg"]
     assert copy.queue == "duplicate" and "the same picture as pool photo renamed.jpg (0 of 64" in copy.reason
+
+
+def test_a_new_model_costs_every_pool_photo_and_the_label_view_shows_flagged_ones_last_most_unlike_first(
+        app, monkeypatch):
+    from classifier.data import review
+
+    project = app[0]
+    before = queue_of(project)
+    seen = before[before.queue.isin(["next", "unknown"])]
+    check = json.loads((project / "models/unknown.json").read_text())
+    check["threshold"] = float(seen.unknown_score.astype(float).median())  # half the pool flagged
+    (project / "models/unknown.json").write_text(json.dumps(check))  # a new model, as far as the cache knows
+    result = stage(project, "label_next")
+    assert re.search(rf"label_next: \d+ pool photo\(s\): .* {len(seen)} through the model", result.output), result.output
+    queue = queue_of(project)
+    flagged = queue[queue.queue == "unknown"]
+    assert len(flagged) >= 3 and (flagged.unknown_score.astype(float) > check["threshold"]).all()
+    assert flagged.unknown_score.astype(float).is_monotonic_decreasing  # least like the training photos first
+    monkeypatch.chdir(project)
+    waiting = [row["path"] for row in review.to_label(pool_of(project))[0]]
+    labelled = set(pd.read_csv(project / "data/labelled.csv").path)
+    by_rank = [queue[(queue.queue == name) & ~queue.index.isin(labelled)].sort_values("rank", key=lambda r: r.astype(int))
+               .index.tolist() for name in ("next", "unknown")]
+    assert waiting == by_rank[0] + by_rank[1]

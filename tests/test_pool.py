@@ -162,3 +162,10 @@ def test_the_label_view_shows_a_flagged_photo_without_a_guess_and_records_none_o
     shown = app.save_label(["cat", "dog"], path, pool.NONE, [])
     assert "Saved: caf%E9.jpg is none of the classes." in shown[0] and shown[1] == "a.jpg"
     assert pool.read_labelled(folder) == {"caf%E9.jpg": pool.NONE}
+
+
+def test_a_label_that_is_no_class_of_the_model_is_refused_by_the_label_file_writer(folder):
+    queued(folder, ("a.jpg", "next"))
+    with pytest.raises(UserError, match="'zebra' is not a class \\(classes: cat, dog\\)"):
+        review.label_photo(folder, "a.jpg", "zebra", ["cat", "dog"])
+    assert not (folder.parent / "data/labelled.csv").exists()
