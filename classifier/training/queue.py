@@ -60,3 +60,41 @@ def ranked(probabilities, features, labelled):
         left = np.setdiff1d(left, picks)
     order.extend(left[np.argsort(margin(probabilities[left]), kind="stable")])
     return np.asarray(order, dtype=int)
+
+
+def queued(photos, outputs, info, labelled_features, threshold):
+    """label_next's rows of the photos the model saw (`outputs`: probabilities, unknown
+    score and features each): those over the unknown check's `threshold` in `unknown`,
+    the others ranked in `next`; `info`: models/model.json."""
+    from classifier.model.heads import probabilities  # imports Keras: only where a pool is ranked
+    from classifier.report import calibration
+
+    if not photos:
+        return []
+    scores = calibration.scaled(probabilities(np.stack([o[0] for o in outputs])), info["temperature"])
+    unknown = np.array([float(o[1]) for o in outputs])
+    features = np.stack([o[2] for o in outputs])
+    classes = info["classes"]
+    flagged = unknown > threshold
+    rows = []
+    order = np.flatnonzero(~flagged)
+    order = order[ranked(scores[order], features[order], labelled_features)]
+    diverse = ROUNDS * BATCH
+    for rank, i in enumerate(order, start=1):
+        top, second = np.argsort(scores[i])[::-1][:2]
+        why = f"unsure: {classes[top]} {scores[i, top]:.0%} or {classes[second]} {scores[i, second]:.0%}"
+        rows.append(row(photos[i], "next", rank, classes[top], scores[i], unknown[i],
+                        why + (", unlike the photos above it" if rank <= diverse else "")))
+    for rank, i in enumerate(np.argsort(-unknown[flagged], kind="stable"), start=1):
+        i = np.flatnonzero(flagged)[i]
+        top = int(np.argmax(scores[i]))
+        rows.append(row(photos[i], "unknown", rank, classes[top], scores[i], unknown[i],
+                        f"none of the classes? score {unknown[i]:.3f} > threshold {threshold:.3f}"))
+    return rows
+
+
+def row(path, name, rank, suggested, scores, unknown_score, reason):
+    top = np.sort(scores)
+    return {"rank": rank, "path": path, "queue": name, "suggested": suggested, "confidence": round(float(top[-1]), 4),
+            "margin": round(float(top[-1] - top[-2]), 4), "unknown_score": round(float(unknown_score), 6),
+            "reason": reason}
