@@ -121,11 +121,28 @@ def test_predict_prints_every_label_over_its_threshold(project):
         assert [entry["label"] for entry in line["top_k"]] == sorted(line["scores"], key=line["scores"].get)[::-1][:2]
 
 
-def test_the_app_says_in_one_line_that_it_shows_one_class_per_photo(project):
-    result = tool(project, "app", "--port", "0", check=False)
-    assert result.returncode != 0
-    assert "the app does not show several labels per photo yet (issue 52)" in result.output
-    assert "Traceback" not in result.output
+def test_the_apps_try_view_shows_the_label_set_and_every_score_against_its_threshold(project, monkeypatch):
+    import re
+
+    from classifier.cli import app
+
+    info = read(project, "models/model.json")
+    table = pd.read_csv(project / "plots/test_predictions.csv", keep_default_na=False).head(6)
+    monkeypatch.chdir(project)
+    labeller = app.Labeller("models/model.keras")
+    shown, rows = labeller([str(project / path) for path in table.path])
+    assert len(shown) == len(rows) == len(table)
+    for (_, label, confidence, scores, _, error), (_, expected) in zip(rows, table.iterrows()):
+        assert (label, confidence, error) == (expected.finetune or "none of the labels", "", "")
+        said = {}
+        for part in scores.split(", "):
+            tick, name, score, threshold = re.fullmatch(r"(✓ )?(\w+) ([\d.]+)% \(threshold ([\d.]+)%\)", part).groups()
+            said[name] = bool(tick)
+            assert float(score) / 100 == pytest.approx(expected[f"finetune_{name}"], abs=6e-4)
+            assert float(threshold) / 100 == pytest.approx(info["thresholds"][info["classes"].index(name)], abs=6e-4)
+        assert list(said) == sorted(info["classes"], key=lambda name: -expected[f"finetune_{name}"])  # best first
+        assert {name for name, tick in said.items() if tick} == set(expected.finetune.split())
+    assert app.NOT_YET in json.dumps(app.build("models/model.keras").config)  # Review and Label say so
 
 
 def test_the_weighted_loss_is_balanced_binary_cross_entropy():

@@ -3,8 +3,9 @@
     python -m classifier.cli.app [--host 127.0.0.1] [--port 7860] [--model models/model.keras]
 
 - Try: drop or pick photos; each gets its top classes with calibrated confidence
-  ("none of the classes" where the unknown check flags it) and, with the Keras
-  model, its Grad-CAM overlay. Uploads go through predict's
+  (with several labels per photo: the labels said, and every label's score
+  against its threshold) ("none of the classes" where the unknown check flags
+  it) and, with the Keras model, its Grad-CAM overlay. Uploads go through predict's
   checks (a hostile file is an error row; the server keeps serving), and no
   upload may be larger than clean.max_bytes.
 - Review: the audit's findings as cards; Exclude, Relabel to ... and Keep are
@@ -39,8 +40,10 @@ from classifier.files import read_json  # noqa: E402
 from classifier.paths import EVAL_REPORT, EXPORT, LABELLED, MODEL  # noqa: E402
 from classifier.report import figures, gradcam  # noqa: E402
 
-TOP = 3  # classes shown per photo
-COLUMNS = ["photo", "label", "confidence", f"top {TOP}", "unknown", "error"]
+TOP = 3  # classes shown per photo (with several labels per photo: every label, against its threshold)
+COLUMNS = ["photo", "label", "confidence", "scores", "unknown", "error"]
+NOT_YET = ("With several labels per photo, review and labelling are not in the app yet (issue 52): "
+           "edit data/relabel.csv, data/exclude.csv and the labels CSV, then `dvc exp run`.")
 
 
 class Labeller:
@@ -49,9 +52,7 @@ class Labeller:
     def __init__(self, model_path):
         # keras_model: for a .keras file, which Grad-CAM can run on
         self.model, self.info, self.keras_model = predict.load_predictor(model_path)
-        if self.info.get("task") == "multi_label":
-            raise UserError(f"{model_path}: the app does not show several labels per photo yet (issue 52): "
-                            "use `python -m classifier.cli.predict PHOTOS --model " f"{model_path}`")
+        self.task = predict.task_of(self.info)
         self.limits = predict.limits()
 
     def label(self, path):
@@ -61,11 +62,8 @@ class Labeller:
         if pixels is None:
             return None, [name, "", "", "", "", line["error"]]
         scores, unknown = predict.classify(self.model, self.info, pixels[None], flip=False)
-        scores, check = scores[0], predict.verdict(self.info, unknown[0])
-        ranked = scores.argsort()[::-1][:TOP]
-        classes = self.info["classes"]
-        top = ", ".join(f"{classes[i]} {scores[i]:.1%}" for i in ranked)
-        label, confidence = classes[ranked[0]], f"{scores[ranked[0]]:.1%}"
+        check = predict.verdict(self.info, unknown[0])
+        label, confidence, top = self.task.readout(self.task.line(scores[0], self.info, TOP), self.info)
         flag = ""
         if check["unknown"]:  # the label stays beside it: nothing is lost
             flag = (f"none of the classes (score {check['unknown_score']:.3f}, "
@@ -73,7 +71,7 @@ class Labeller:
         image = pixels
         if self.keras_model is not None:
             image = figures.blend(pixels, gradcam.heatmaps(self.keras_model, pixels[None])[0][0])
-        caption = f"{label} {confidence}" + (f"; {flag}" if flag else "")
+        caption = f"{label} {confidence}".strip() + (f"; {flag}" if flag else "")
         return (image, caption), [name, label, confidence, top, flag, ""]
 
     def __call__(self, files):
@@ -189,46 +187,58 @@ def build(model_path=MODEL):
             table = gr.Dataframe(headers=COLUMNS, label="Labels", interactive=False)
             run_button.click(labeller, files, [gallery, table], api_name="label")
             files.upload(labeller, files, [gallery, table], api_name=False)
-        with gr.Tab("Review"):
-            progress = gr.Markdown()
-            with gr.Row():
-                finding = gr.Textbox(label="Finding", interactive=False)
-                path = gr.Textbox(label="Photo", interactive=False)
-            about = gr.Markdown()
-            with gr.Row():
-                image = gr.Image(label="This photo", interactive=False)
-                other = gr.Image(label="The other photo", interactive=False)
-            with gr.Row():
-                exclude = gr.Button("Exclude", variant="stop")
-                label = gr.Dropdown(label="Relabel to", choices=[], allow_custom_value=False)
-                relabel = gr.Button("Relabel")
-                keep = gr.Button("Keep")
-            shown = [progress, finding, path, about, image, other, label]
-            exclude.click(decide("exclude"), [finding, path], shown, api_name="exclude")
-            relabel.click(decide("relabel"), [finding, path, label], shown, api_name="relabel")
-            keep.click(decide("keep"), [finding, path], shown, api_name="keep")
-            app.load(show, None, shown, api_name=False)
-        with gr.Tab("Label"):
-            skipped = gr.State([])  # this page's skips: a reload starts them again
-            progress = gr.Markdown()
-            path = gr.Textbox(label="Pool photo", interactive=False)
-            reason = gr.Markdown()
-            image = gr.Image(label="Photo to label", interactive=False)
-            classes = labeller.info["classes"]
-            with gr.Row():
-                label = gr.Radio(label="Class", choices=classes)
-                save = gr.Button("Save label", variant="primary")
-                none = gr.Button("None of these")
-                skip_button = gr.Button("Skip")
-            shown = [progress, path, reason, image, label]
-            save.click(partial(save_label, classes), [path, label, skipped], shown, api_name="save_label")
-            none.click(lambda path, skipped: save_label(classes, path, pool.NONE, skipped), [path, skipped], shown,
-                       api_name="none_of_these")
-            skip_button.click(partial(skip, classes), [path, skipped], [skipped, *shown], api_name="skip")
-            app.load(partial(show_next, classes), skipped, shown, api_name=False)
+        if labeller.task.name == "single_label":
+            review_view(app)
+            label_view(app, labeller.info["classes"])
+        else:
+            for name in ("Review", "Label"):
+                with gr.Tab(name):
+                    gr.Markdown(NOT_YET)
         with gr.Tab("Model"):
             gr.Markdown(model_card())
     return app
+
+
+def review_view(app):
+    with gr.Tab("Review"):
+        progress = gr.Markdown()
+        with gr.Row():
+            finding = gr.Textbox(label="Finding", interactive=False)
+            path = gr.Textbox(label="Photo", interactive=False)
+        about = gr.Markdown()
+        with gr.Row():
+            image = gr.Image(label="This photo", interactive=False)
+            other = gr.Image(label="The other photo", interactive=False)
+        with gr.Row():
+            exclude = gr.Button("Exclude", variant="stop")
+            label = gr.Dropdown(label="Relabel to", choices=[], allow_custom_value=False)
+            relabel = gr.Button("Relabel")
+            keep = gr.Button("Keep")
+        shown = [progress, finding, path, about, image, other, label]
+        exclude.click(decide("exclude"), [finding, path], shown, api_name="exclude")
+        relabel.click(decide("relabel"), [finding, path, label], shown, api_name="relabel")
+        keep.click(decide("keep"), [finding, path], shown, api_name="keep")
+        app.load(show, None, shown, api_name=False)
+
+
+def label_view(app, classes):
+    with gr.Tab("Label"):
+        skipped = gr.State([])  # this page's skips: a reload starts them again
+        progress = gr.Markdown()
+        path = gr.Textbox(label="Pool photo", interactive=False)
+        reason = gr.Markdown()
+        image = gr.Image(label="Photo to label", interactive=False)
+        with gr.Row():
+            label = gr.Radio(label="Class", choices=classes)
+            save = gr.Button("Save label", variant="primary")
+            none = gr.Button("None of these")
+            skip_button = gr.Button("Skip")
+        shown = [progress, path, reason, image, label]
+        save.click(partial(save_label, classes), [path, label, skipped], shown, api_name="save_label")
+        none.click(lambda path, skipped: save_label(classes, path, pool.NONE, skipped), [path, skipped], shown,
+                   api_name="none_of_these")
+        skip_button.click(partial(skip, classes), [path, skipped], [skipped, *shown], api_name="skip")
+        app.load(partial(show_next, classes), skipped, shown, api_name=False)
 
 
 def main():

@@ -3,7 +3,8 @@ targets are encoded, the output layer and its loss, how outputs become
 calibrated probabilities and decisions. Stages ask `of(p)` (or, reading a
 model.json, `named(info["task"])`); only where the outputs themselves differ
 does a stage branch on the task's name: evaluate's report, the audit's label
-issues, the model card, and until issue 52 the app.
+issues, the model card, and the app's Review and Label views (one class per
+photo only, until issue 52 is done).
 
 single_label: one class per photo; softmax (or, with train.loss
 binary_crossentropy and two classes, one sigmoid unit); temperature scaling;
@@ -76,6 +77,11 @@ class SingleLabel:
 
     def summary(self, line):
         return f"{line['label']}, {line['confidence']:.1%}"
+
+    def readout(self, line, info):
+        """The app's (label, confidence, scores) texts for predict's line (with top_k)."""
+        return line["label"], f"{line['confidence']:.1%}", ", ".join(
+            f"{entry['label']} {entry['confidence']:.1%}" for entry in line["top_k"])
 
 
 class MultiLabel:
@@ -164,6 +170,15 @@ class MultiLabel:
 
     def summary(self, line):
         return " ".join(line["labels"]) or "none of the labels"
+
+    def readout(self, line, info):
+        """The app's (label, confidence, scores) texts: the labels said, no one confidence,
+        and every label's score against its threshold, those over it ticked."""
+        thresholds = dict(zip(info["classes"], info["thresholds"]))
+        ranked = sorted(line["scores"], key=line["scores"].get, reverse=True)
+        return self.summary(line), "", ", ".join(
+            f"{'✓ ' if name in line['labels'] else ''}{name} {line['scores'][name]:.1%} "
+            f"(threshold {thresholds[name]:.1%})" for name in ranked)
 
 
 def balanced_weights(y):
