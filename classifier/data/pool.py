@@ -47,7 +47,7 @@ def read_labelled(root, classes=None):
     if len(table) and root is None:
         raise UserError(f"{LABELLED} lists {len(table)} photo(s) but data.unlabelled_dir is null: "
                         "set it to the folder they are in")
-    labels, versions = {}, {}
+    labels, versions, files = {}, {}, {}
     for number, (path, label, version) in enumerate(zip(table.path, table.label, digests), start=2):
         where = f"{LABELLED}, line {number}"
         if not path:
@@ -64,8 +64,8 @@ def read_labelled(root, classes=None):
         same_photo = not (version and versions.get(path)) or version == versions[path]
         if labels.get(path, label) != label and same_photo:
             raise UserError(f"{where}: {path} is labelled both {labels[path]} and {label}: keep one line")
-        labels[path], versions[path] = label, version
-    stale = sorted(path for path in labels if replaced_since(root, located(root, path), versions[path]))
+        labels[path], versions[path], files[path] = label, version, file
+    stale = sorted(path for path in labels if replaced_since(root, files[path], versions[path]))
     if stale:
         print(f"{LABELLED}: {len(stale)} photo(s) replaced in data.unlabelled_dir since they were labelled, "
               f"e.g. {stale[0]}: not trained on; they wait in the queue again")
