@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from classifier.training.queue import BATCH, ROUNDS, margin, next_batch, ranked
+from classifier.training.queue import BATCH, ROUNDS, SWITCH, choose, cold_rounds, margin, next_batch, ranked, typical_batch
 
 
 def test_a_batch_takes_unsure_photos_from_different_scenes():
@@ -26,11 +26,53 @@ def test_the_queue_ranks_every_photo_once_in_batches_that_count_the_ones_before(
     rng = np.random.default_rng(1)
     features, top = rng.normal(size=(300, 8)), rng.uniform(0.5, 1, 300)
     probabilities = np.c_[top, 1 - top]
-    order = ranked(probabilities, features, labelled=features[:0])
+    labelled = rng.normal(size=(2 * SWITCH, 8))  # SWITCH per class: past the cold start
+    order = ranked(probabilities, features, labelled)
     assert sorted(order) == list(range(300))
-    first = next_batch(probabilities, features, features[:0], BATCH)
+    first = next_batch(probabilities, features, labelled, BATCH)
     assert list(order[:BATCH]) == first
     left = np.setdiff1d(np.arange(300), first)
-    second = left[next_batch(probabilities[left], features[left], features[first], BATCH)]
+    second = left[next_batch(probabilities[left], features[left], np.r_[labelled, features[first]], BATCH)]
     assert list(order[BATCH:2 * BATCH]) == list(second)
     assert np.all(np.diff(margin(probabilities)[order[ROUNDS * BATCH:]]) >= 0)  # then margin alone
+
+
+def scenes_and_strays(rng):
+    """Three dense scenes of 40 photos the model is sure of, and 12 stray photos it is not."""
+    centres = np.eye(8)[:3] * 5
+    scenes = np.repeat(centres, 40, axis=0) + rng.normal(0, 0.3, (120, 8))
+    strays = rng.normal(0, 3, (12, 8))
+    top = np.r_[np.full(120, 0.95), np.full(12, 0.5)]
+    return np.r_[scenes, strays], np.c_[top, 1 - top]
+
+
+def test_with_few_labels_a_batch_is_typical_photos_of_scenes_with_no_label_yet():
+    features, probabilities = scenes_and_strays(np.random.default_rng(0))
+    labelled = features[:1] + 0.01  # one photo of the first scene labelled
+    picks = choose(probabilities, features, labelled, count=2)
+    assert sorted(i // 40 for i in picks) == [1, 2]  # the other two scenes, no stray photo
+    for i in picks:  # each its scene's most typical photo: near the scene's centre
+        scene = features[i // 40 * 40:(i // 40 + 1) * 40]
+        assert np.linalg.norm(features[i] - scene.mean(axis=0)) < np.median(np.linalg.norm(scene - scene.mean(axis=0), axis=1))
+    assert picks == typical_batch(features, labelled, 2)  # seeded: the same batch every run
+
+
+def test_with_enough_labels_a_batch_is_the_least_sure_photos():
+    features, probabilities = scenes_and_strays(np.random.default_rng(0))
+    labelled = features[:2 * SWITCH]
+    assert all(i >= 120 for i in choose(probabilities, features, labelled, count=5))  # the strays
+    assert cold_rounds(2 * SWITCH, classes=2) == 0 and cold_rounds(0, classes=2) == -(-2 * SWITCH // BATCH)
+
+
+def test_the_cold_start_ranks_typical_photos_first_and_says_so():
+    from classifier.training.queue import queued
+
+    features, probabilities = scenes_and_strays(np.random.default_rng(0))
+    outputs = [(p, 0.0, f) for p, f in zip(probabilities, features)]
+    info = {"classes": ["a", "b"], "temperature": 1.0}
+    rows = queued([f"{i}.jpg" for i in range(len(features))], outputs, info, features[:1] + 0.01, threshold=1.0)
+    cold = BATCH * cold_rounds(1, 2)
+    assert [row["reason"].startswith("typical of photos with no label") for row in rows] == [True] * cold + [False] * (
+        len(rows) - cold)
+    first = [int(row["path"].split(".")[0]) for row in rows[:BATCH]]
+    assert first == typical_batch(features, features[:1] + 0.01, BATCH)

@@ -1,11 +1,21 @@
 """Which unlabelled photos to label next: the ones the model is least sure of,
-spread over the feature space so that a batch is not twenty shots of one scene.
+spread over the feature space so that a batch is not twenty shots of one scene;
+and, while there are few labels, the most typical photos instead.
 
 The model's uncertainty is the margin between its two most likely classes
 (calibrated probabilities); the CANDIDATES x batch least sure photos are the
 candidates, and k-center greedy (Sener & Savarese, 2018) picks the batch among
 them: each pick the candidate farthest (cosine distance of the cached
 features) from every labelled photo and every earlier pick.
+
+The cold start: with fewer than SWITCH labelled photos per class a model's
+confidence is not worth following (Hacohen, Dekel & Weinshall, ICML 2022), so
+batches are TypiClust's picks instead (scikit-activeml): k-means over the
+features into as many clusters as labelled photos + the batch, and from each of
+the largest clusters with no labelled photo, its most typical photo (the
+densest among its nearest neighbours). bench/label_next.py measured the switch
+against the queue alone, TypiClust alone, ProbCover, CoreSet, margin and random
+choice (bench/RESULTS.md).
 """
 
 import numpy as np
@@ -43,10 +53,38 @@ def next_batch(probabilities, features, labelled, count):
 
 
 ROUNDS, BATCH = 10, 20  # the queue's first ROUNDS x BATCH photos, picked batch by batch; the rest by margin
+SWITCH = 10  # labelled photos per class from which the queue follows the model (bench/label_next.py)
+
+
+def typical_batch(features, labelled, count, seed=0):
+    """Indices (into the pool's rows) of `count` typical photos of clusters that hold no
+    labelled photo: TypiClust over unit-length features, its k-means seeded too
+    (scikit-activeml's #503)."""
+    from skactiveml.pool import TypiClust
+
+    labelled = np.asarray(labelled, dtype="float32").reshape(-1, features.shape[1])
+    x = unit(np.concatenate([labelled, np.asarray(features, dtype="float32")]))
+    y = np.full(len(x), np.nan)
+    y[:len(labelled)] = 0  # only which photos are labelled counts, not their class
+    finder = TypiClust(random_state=seed, cluster_algo_dict={"random_state": seed, "n_init": 1})
+    return [int(i) - len(labelled) for i in finder.query(x, y, batch_size=min(count, len(features)))]
+
+
+def choose(probabilities, features, labelled, count, seed=0):
+    """The next batch: typical photos while the labelled ones are fewer than SWITCH per
+    class, the least sure photos, spread out, from there."""
+    if len(labelled) < SWITCH * probabilities.shape[1]:
+        return typical_batch(features, labelled, count, seed)
+    return next_batch(probabilities, features, labelled, count)
+
+
+def cold_rounds(labelled, classes):
+    """How many of ranked's batches are typical photos (the cold start), for `labelled` photos."""
+    return min(ROUNDS, max(0, -(-(SWITCH * classes - labelled) // BATCH)))
 
 
 def ranked(probabilities, features, labelled):
-    """Every pool row, in labelling order: ROUNDS batches of next_batch, each
+    """Every pool row, in labelling order: ROUNDS batches of `choose`, each
     counting the batches before it as labelled, then the rest by margin alone
     (after a few rounds the model is retrained and the queue ranked again)."""
     left, order = np.arange(len(features)), []
@@ -54,7 +92,7 @@ def ranked(probabilities, features, labelled):
     for _ in range(ROUNDS):
         if not len(left):
             break
-        picks = left[next_batch(probabilities[left], features[left], known, BATCH)]
+        picks = left[choose(probabilities[left], features[left], known, BATCH)]
         order.extend(picks)
         known = np.concatenate([known, unit(np.asarray(features[picks], dtype="float32"))])
         left = np.setdiff1d(left, picks)
@@ -79,12 +117,14 @@ def queued(photos, outputs, info, labelled_features, threshold):
     rows = []
     order = np.flatnonzero(~flagged)
     order = order[ranked(scores[order], features[order], labelled_features)]
-    diverse = ROUNDS * BATCH
+    typical, diverse = BATCH * cold_rounds(len(labelled_features), len(classes)), ROUNDS * BATCH
     for rank, i in enumerate(order, start=1):
         top, second = np.argsort(scores[i])[::-1][:2]
         why = f"unsure: {classes[top]} {scores[i, top]:.0%} or {classes[second]} {scores[i, second]:.0%}"
+        if rank <= typical:
+            why = f"typical of photos with no label near them yet (the model guesses {classes[top]} {scores[i, top]:.0%})"
         rows.append(row(photos[i], "next", rank, classes[top], scores[i], unknown[i],
-                        why + (", unlike the photos above it" if rank <= diverse else "")))
+                        why + (", unlike the photos above it" if typical < rank <= diverse else "")))
     for rank, i in enumerate(np.argsort(-unknown[flagged], kind="stable"), start=1):
         i = np.flatnonzero(flagged)[i]
         top = int(np.argmax(scores[i]))
