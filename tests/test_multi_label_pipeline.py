@@ -142,7 +142,32 @@ def test_the_apps_try_view_shows_the_label_set_and_every_score_against_its_thres
             assert float(threshold) / 100 == pytest.approx(info["thresholds"][info["classes"].index(name)], abs=6e-4)
         assert list(said) == sorted(info["classes"], key=lambda name: -expected[f"finetune_{name}"])  # best first
         assert {name for name, tick in said.items() if tick} == set(expected.finetune.split())
-    assert app.NOT_YET in json.dumps(app.build("models/model.keras").config)  # Review and Label say so
+    config = json.dumps(app.build("models/model.keras").config)
+    assert app.NOT_YET in config and '"multiselect": true' in config  # Label says so; Relabel takes a set
+
+
+def test_the_review_view_relabels_a_photo_with_a_label_set_that_split_reads(project, monkeypatch):
+    from classifier.cli import app
+    from classifier.data import splitting
+
+    monkeypatch.chdir(project)
+    images = manifest.read()
+    photo = images.path[0]
+    audit = project / "reports/audit"
+    for finding in audit.glob("*.csv"):  # no other finding
+        finding.write_text(finding.read_text().splitlines()[0] + "\n")
+    (audit / "label_issues.csv").write_text(  # one card, as the audit writes it
+        f"path,split,label,suggestion,score\n{photo},train,{images.label[0]},blue green,0.01\n")
+    (project / "data/relabel.csv").write_text("path,label\n")
+    (project / "data/reviewed.csv").write_text("path,finding,decision\n")
+    shown = app.show()
+    assert shown[2] == photo and shown[6]["choices"] == sorted(CHANNELS) and shown[6]["value"] == ["blue", "green"]
+    refused = app.decide("relabel")("label_issue", photo, ["red", "zebra"])
+    assert "Not saved: 'zebra' is not a label (labels: blue, green, red)" in refused[0]
+    app.decide("relabel")("label_issue", photo, ["red", "blue"])  # as the multi-select sends it
+    assert (project / "data/relabel.csv").read_text().splitlines()[1:] == [f"{photo},blue red"]
+    assert splitting.relabelled(images, "multi_label") == {photo: "blue red"}
+    assert "**1 of 1 findings reviewed.**" in app.show()[0]
 
 
 def test_the_weighted_loss_is_balanced_binary_cross_entropy():

@@ -2,9 +2,11 @@
 dropped, only for clean images; decided cards leave the queue."""
 
 import os
+import shutil
 
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from classifier.data import review
 from classifier.errors import UserError
@@ -25,6 +27,7 @@ def project(tmp_path, monkeypatch):
         "data/clean/images/cat/cat0.jpg,train,cat,dog,0.01\n"
         "data/clean/images/dog/dog0.jpg,val,dog,cat,0.02\n")
     (tmp_path / AUDIT / "outliers.csv").write_text("path,split,label,score\ndata/clean/images/dog/dog1.jpg,test,dog,0.3\n")
+    shutil.copy(ROOT / "params.yaml", tmp_path)  # one class per photo
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -42,8 +42,8 @@ from classifier.report import figures, gradcam  # noqa: E402
 
 TOP = 3  # classes shown per photo (with several labels per photo: every label, against its threshold)
 COLUMNS = ["photo", "label", "confidence", "scores", "unknown", "error"]
-NOT_YET = ("With several labels per photo, review and labelling are not in the app yet (issue 52): "
-           "edit data/relabel.csv, data/exclude.csv and the labels CSV, then `dvc exp run`.")
+NOT_YET = ("With several labels per photo, labelling the pool is not in the app yet (issue 52): "
+           "add the photos to the labels CSV, then `dvc exp run`.")
 
 
 class Labeller:
@@ -90,7 +90,8 @@ def photo(path):
 
 
 def show(message=""):
-    """What the Review view shows for the first card not yet decided."""
+    """What the Review view shows for the first card not yet decided (with several labels
+    per photo, the suggestion is a label set: every label of it chosen)."""
     waiting, total = review.queue()
     progress = f"**{total - len(waiting)} of {total} findings reviewed.** {message}"
     if not waiting:
@@ -99,9 +100,9 @@ def show(message=""):
     about = (f"**{card['finding'].replace('_', ' ')}**: `{card['path']}`, labelled **{card['label']}**"
              f"{', ' + card['split'] if card['split'] else ''}. {card['detail']}.")
     other = photo(card["other"]) if card["other"] else None
-    choices = review.classes()
+    suggestion = (card["suggestion"].split() if review.several() else card["suggestion"]) or None
     return (progress, card["finding"], card["path"], about, photo(card["path"]), other,
-            gr.update(choices=choices, value=card["suggestion"] or None))
+            gr.update(choices=review.classes(), value=suggestion))
 
 
 def decide(action):
@@ -113,8 +114,8 @@ def decide(action):
         try:
             if action == "exclude":
                 review.exclude(path, finding, f"{finding} (reviewed)")
-            elif action == "relabel":
-                review.relabel(path, finding, label)
+            elif action == "relabel":  # a label set comes as a list
+                review.relabel(path, finding, " ".join(sorted(label or [])) if isinstance(label, list) else label)
             else:
                 review.keep(path, finding)
         except UserError as error:
@@ -187,19 +188,20 @@ def build(model_path=MODEL):
             table = gr.Dataframe(headers=COLUMNS, label="Labels", interactive=False)
             run_button.click(labeller, files, [gallery, table], api_name="label")
             files.upload(labeller, files, [gallery, table], api_name=False)
-        if labeller.task.name == "single_label":
-            review_view(app)
-            label_view(app, labeller.info["classes"])
+        several = labeller.task.name == "multi_label"
+        review_view(app, several)
+        if several:
+            with gr.Tab("Label"):
+                gr.Markdown(NOT_YET)
         else:
-            for name in ("Review", "Label"):
-                with gr.Tab(name):
-                    gr.Markdown(NOT_YET)
+            label_view(app, labeller.info["classes"])
         with gr.Tab("Model"):
             gr.Markdown(model_card())
     return app
 
 
-def review_view(app):
+def review_view(app, several):
+    """The audit's cards; with several labels per photo, Relabel takes a label set."""
     with gr.Tab("Review"):
         progress = gr.Markdown()
         with gr.Row():
@@ -211,7 +213,7 @@ def review_view(app):
             other = gr.Image(label="The other photo", interactive=False)
         with gr.Row():
             exclude = gr.Button("Exclude", variant="stop")
-            label = gr.Dropdown(label="Relabel to", choices=[], allow_custom_value=False)
+            label = gr.Dropdown(label="Relabel to", choices=[], allow_custom_value=False, multiselect=several)
             relabel = gr.Button("Relabel")
             keep = gr.Button("Keep")
         shown = [progress, finding, path, about, image, other, label]

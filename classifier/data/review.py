@@ -2,7 +2,8 @@
 them written back as ordinary changes to tracked files.
 
 - data/exclude.csv (path,reason): photos that leave every split (`split` reads it);
-- data/relabel.csv (path,label): photos that move to another class (`split` reads it);
+- data/relabel.csv (path,label): photos that move to another class, or with
+  several labels per photo take another label set, space-separated (`split` reads it);
 - data/reviewed.csv (path,finding,decision): every card decided (exclude,
   relabel or keep), so that it does not come back after the next audit;
 - data/labelled.csv (path,label,digest): unlabelled pool photos given a class
@@ -25,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock
 
-from classifier.data import pool
+from classifier.data import manifest, pool
 from classifier.errors import UserError
 from classifier.files import replaced
 from classifier.paths import AUDIT, CLEAN_IMAGES, DECISIONS_LOCK, EXCLUDE, LABEL_NEXT, LABELLED, RELABEL, REVIEWED
@@ -62,7 +63,17 @@ def append(file, row):
             part.write_text(text.getvalue(), encoding="utf-8")
 
 
+def several():
+    """Whether photos carry several labels (model.task multi_label): a relabel is then a label set."""
+    from classifier import params
+
+    return params.load().model.task == "multi_label"
+
+
 def classes():
+    """What a photo can be relabelled to: the classes, or with several labels per photo, the labels."""
+    if several():
+        return manifest.classes(manifest.read(), "multi_label")
     return sorted(folder.name for folder in CLEAN_IMAGES.iterdir() if folder.is_dir())
 
 
@@ -83,8 +94,12 @@ def exclude(path, finding, reason):
 
 
 def relabel(path, finding, label):
-    if label not in classes():
-        raise UserError(f"'{label}' is not a class (classes: {', '.join(classes())})")
+    """`label`: a class, or with several labels per photo, the new label set, space-separated."""
+    sets, known = several(), classes()
+    kind, kinds = ("label", "labels") if sets else ("class", "classes")
+    for name in label.split() if sets else [label]:
+        if name not in known:
+            raise UserError(f"'{name}' is not a {kind} ({kinds}: {', '.join(known)})")
     with decided():
         append(RELABEL, [check_clean(path), label])
         append(REVIEWED, [path, finding, "relabel"])

@@ -3,8 +3,8 @@ targets are encoded, the output layer and its loss, how outputs become
 calibrated probabilities and decisions. Stages ask `of(p)` (or, reading a
 model.json, `named(info["task"])`); only where the outputs themselves differ
 does a stage branch on the task's name: evaluate's report, the audit's label
-issues, the model card, and the app's Review and Label views (one class per
-photo only, until issue 52 is done).
+issues, the model card, and the app's Review (a label set to relabel to) and
+Label views (one class per photo only, until issue 52 is done).
 
 single_label: one class per photo; softmax (or, with train.loss
 binary_crossentropy and two classes, one sigmoid unit); temperature scaling;
