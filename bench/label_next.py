@@ -22,6 +22,8 @@ scikit-activeml on L2-normalised features: `typiclust` (Hacohen et al., 2022),
 `probcover` (Yehuda et al., 2022), `coreset` (Sener & Savarese, 2018), each
 seeded, its k-means too (scikit-activeml #503); `margin` (the calibrated head's
 margin alone, scikit-activeml's uncertainty score on the same probabilities);
+`badge` (Ash et al., 2020: k-means++ over the head's gradient embeddings,
+scikit-activeml's, on the pipeline's calibrated head);
 `switch`, what label_next ships since (classifier.training.queue.choose):
 TypiClust while the labelled photos are fewer than queue.SWITCH per class, the
 queue from there.
@@ -43,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 START = 5  # labelled photos per class to begin with
-STRATEGIES = ("random", "queue", "margin", "typiclust", "probcover", "coreset", "switch")
+STRATEGIES = ("random", "queue", "margin", "typiclust", "probcover", "coreset", "badge", "switch")
 
 
 def load(project):
@@ -84,9 +86,23 @@ def fitted(x, y, classes, val):
     return lambda features: calibration.scaled(softmax(features), temperature)
 
 
+def fitted_head(predict, classes):
+    """The pipeline's fitted, calibrated head as the scikit-activeml classifier BADGE asks for."""
+    from skactiveml.base import SkactivemlClassifier
+
+    class Head(SkactivemlClassifier):
+        def fit(self, X, y, sample_weight=None):
+            return self
+
+        def predict_proba(self, X):
+            return predict(X)
+
+    return Head(classes=np.arange(classes), missing_label=np.nan)
+
+
 def chosen(strategy, seed, predict, x, unit, y, labelled, classes, batch):
     """`batch` pool indices to label next."""
-    from skactiveml.pool import CoreSet, ProbCover, TypiClust, uncertainty_scores
+    from skactiveml.pool import Badge, CoreSet, ProbCover, TypiClust, uncertainty_scores
 
     from classifier.training.queue import choose, next_batch
 
@@ -102,6 +118,9 @@ def chosen(strategy, seed, predict, x, unit, y, labelled, classes, batch):
         return pool[np.argsort(-utilities, kind="stable")[:batch]]
     masked = np.full(len(x), np.nan)
     masked[labelled] = y[labelled]
+    if strategy == "badge":  # on the calibrated head itself: gradient embeddings of its last layer
+        return np.asarray(Badge(random_state=seed).query(x, masked, fitted_head(predict, classes), fit_clf=False,
+                                                         batch_size=batch))
     kmeans = {"random_state": seed, "n_init": 1}
     finder = {"typiclust": lambda: TypiClust(random_state=seed, cluster_algo_dict=kmeans),
               "probcover": lambda: ProbCover(n_classes=classes, random_state=seed, cluster_algo_dict=kmeans),
