@@ -104,15 +104,17 @@ def chosen(strategy, seed, predict, x, unit, y, labelled, classes, batch):
     """`batch` pool indices to label next."""
     from skactiveml.pool import Badge, CoreSet, ProbCover, TypiClust, uncertainty_scores
 
+    from classifier.model.tasks import SingleLabel
     from classifier.training.queue import choose, next_batch
 
+    margin = SingleLabel().certainty  # the queue's uncertainty for one class a photo
     pool = np.setdiff1d(np.arange(len(x)), labelled)
     if strategy == "switch":  # what label_next ships
-        return pool[choose(predict(x[pool]), x[pool], x[labelled], batch, seed)]
+        return pool[choose(margin(predict(x[pool]), {}), x[pool], x[labelled], batch, classes, seed)]
     if strategy == "random":
         return np.random.default_rng([seed, len(labelled)]).choice(pool, batch, replace=False)
     if strategy == "queue":
-        return pool[next_batch(predict(x[pool]), x[pool], x[labelled], batch)]
+        return pool[next_batch(margin(predict(x[pool]), {}), x[pool], x[labelled], batch)]
     if strategy == "margin":
         utilities = uncertainty_scores(predict(x[pool]), method="margin_sampling")
         return pool[np.argsort(-utilities, kind="stable")[:batch]]
@@ -299,6 +301,7 @@ def round_seconds(data, pool_size=5000):
     """Seconds of one round (fit and calibrate the head, rank the pool) at the cold start and after it."""
     import time
 
+    from classifier.model.tasks import SingleLabel
     from classifier.training.queue import SWITCH, choose
 
     (x, y), val = data["train"], data["val"]
@@ -310,7 +313,7 @@ def round_seconds(data, pool_size=5000):
         labelled = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(classes)])
         start = time.perf_counter()
         predict = fitted(x[labelled], y[labelled], classes, val)
-        choose(predict(pool), pool, x[labelled], 20)
+        choose(SingleLabel().certainty(predict(pool), {}), pool, x[labelled], 20, classes)
         times.append((name, time.perf_counter() - start))
     return times
 

@@ -274,9 +274,6 @@ def check_together(p):
             raise UserError(f"{PARAMS_FILE}: data.labels needs data.source local (the photos it lists are in data.local_dir)")
         if not Path(p.data.labels).is_file():
             raise UserError(f"{PARAMS_FILE}: data.labels = {p.data.labels!r} is not a file (a CSV of path,labels)")
-        if p.data.unlabelled_dir is not None:
-            raise UserError(f"{PARAMS_FILE}: data.unlabelled_dir: the label-next queue does not take several labels "
-                            "per photo yet (issue 52): set it to null")
     if p.data.unlabelled_dir is not None:
         check_pool(p.data)
     if p.model.weights not in ("imagenet", "none") and not Path(p.model.weights).is_file():

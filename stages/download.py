@@ -13,8 +13,9 @@ pool that a person labelled (data/labelled.csv) are copied in as photos of
 their class (classifier/data/pool.py).
 
 With data.labels (several labels per photo, classifier/data/labels.py) the
-photos the CSV lists are copied to data/raw/<their path>, and data/label_sets.csv
-gives each one's labels (otherwise it holds its header only: the folders are the classes).
+photos the CSV lists are copied to data/raw/<their path>, labelled pool photos
+to data/raw/labelled/<path>, and data/label_sets.csv gives each one's labels
+(otherwise it holds its header only: the folders are the classes).
 """
 
 import csv
@@ -29,9 +30,7 @@ from classifier.files import write_json
 from classifier.paths import GIVEN_SPLITS, LABEL_SETS, RAW, RENAMED, exact_name, printable
 
 
-def write_outputs(collected, unlabelled_dir):
-    splits, changed = collected
-    changed += pool.copy_labelled(unlabelled_dir, RAW, splits)
+def write_outputs(splits, changed):
     write_json(GIVEN_SPLITS, {"splits": splits})
     if splits:
         print(f"download: the photos come split ({', '.join(splits)}); split keeps that")
@@ -55,16 +54,19 @@ def main():
     RAW.mkdir(parents=True)
     labels.write({}, LABEL_SETS)  # its header only: without data.labels the folders are the classes
     if p.data.labels:
-        labels.write(labels.collect(p.data.labels, p.data.local_dir, RAW, p.data.max_per_class), LABEL_SETS)
-        write_outputs(([], []), None)  # params.check_together refuses a pool here
+        sets = labels.collect(p.data.labels, p.data.local_dir, RAW, p.data.max_per_class)
+        known = labels.names(labels.read(p.data.labels, p.data.local_dir))
+        labelled, changed = pool.copy_label_sets(p.data.unlabelled_dir, RAW, known)
+        labels.write({**sets, **labelled}, LABEL_SETS)
+        write_outputs([], changed)
         return
     if p.data.source == "local":
-        write_outputs(collect(p.data.local_dir, RAW, p.data.max_per_class), p.data.unlabelled_dir)
-        return
-    # Unpack beside data/raw (same disk), so that moving the files is instant.
-    with tempfile.TemporaryDirectory(dir=RAW.parent, prefix="unpack-") as work:
-        collected = collect(sources.prepare(p.data, work), RAW, p.data.max_per_class, move=True)
-        write_outputs(collected, p.data.unlabelled_dir)
+        splits, changed = collect(p.data.local_dir, RAW, p.data.max_per_class)
+    else:
+        # Unpack beside data/raw (same disk), so that moving the files is instant.
+        with tempfile.TemporaryDirectory(dir=RAW.parent, prefix="unpack-") as work:
+            splits, changed = collect(sources.prepare(p.data, work), RAW, p.data.max_per_class, move=True)
+    write_outputs(splits, changed + pool.copy_labelled(p.data.unlabelled_dir, RAW, splits))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Every file of the pool is one row of reports/label_next.csv, in one queue:
   next       to label, best first (classifier/training/queue.py: the model's
-             least sure photos, spread over the features)
+             least sure photos, spread over the features; the suggestion a
+             class, or with several labels per photo a label set)
   unknown    the unknown check flags it as none of the classes: shown apart,
              least like the training photos first
   labelled   already in data/labelled.csv (training uses it after `dvc repro`)
@@ -26,7 +27,7 @@ from classifier.files import read_json, replaced, write_json
 from classifier.paths import LABEL_NEXT, LABEL_NEXT_REPORT, MODEL, UNKNOWN, UNKNOWN_INFO, model_info
 from classifier.training import queue
 
-COLUMNS = ["rank", "path", "queue", "suggested", "confidence", "margin", "unknown_score", "reason"]
+COLUMNS = ["rank", "path", "queue", "suggested", "confidence", "certainty", "unknown_score", "reason"]
 QUEUES = ("next", "unknown", "labelled", "duplicate", "rejected")
 
 

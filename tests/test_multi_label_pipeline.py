@@ -22,11 +22,15 @@ from test_pipeline import EXAMPLES, NO_STAGES
 from tools.generated import CHANNELS, make_label_sets
 
 
+POOL = 8
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("multi_trained")
     folder, csv_path = make_label_sets(root)
-    return stages_run(root / "project", folder, {"data": {"labels": str(csv_path)},
+    pool, _ = make_label_sets(root / "pool", count=POOL, seed=1)  # unlabelled: its labels CSV is not read
+    return stages_run(root / "project", folder, {"data": {"labels": str(csv_path), "unlabelled_dir": str(pool)},
                                                  "export": {"formats": ["saved_model", "tflite", "tflite_int8", "onnx"]}})
 
 
@@ -142,8 +146,8 @@ def test_the_apps_try_view_shows_the_label_set_and_every_score_against_its_thres
             assert float(threshold) / 100 == pytest.approx(info["thresholds"][info["classes"].index(name)], abs=6e-4)
         assert list(said) == sorted(info["classes"], key=lambda name: -expected[f"finetune_{name}"])  # best first
         assert {name for name, tick in said.items() if tick} == set(expected.finetune.split())
-    config = json.dumps(app.build("models/model.keras").config)
-    assert app.NOT_YET in config and '"multiselect": true' in config  # Label says so; Relabel takes a set
+    config = json.dumps(app.build("models/model.keras").config, default=str)  # gr.State holds a callback
+    assert '"multiselect": true' in config and '"checkboxgroup"' in config  # Relabel and Label take a set
 
 
 def test_the_review_view_relabels_a_photo_with_a_label_set_that_split_reads(project, monkeypatch):
@@ -168,6 +172,54 @@ def test_the_review_view_relabels_a_photo_with_a_label_set_that_split_reads(proj
     assert (project / "data/relabel.csv").read_text().splitlines()[1:] == [f"{photo},blue red"]
     assert splitting.relabelled(images, "multi_label") == {photo: "blue red"}
     assert "**1 of 1 findings reviewed.**" in app.show()[0]
+
+
+def test_the_pool_is_ranked_by_the_label_nearest_its_threshold(project):
+    info = read(project, "models/model.json")
+    queue = pd.read_csv(project / "reports/label_next.csv", keep_default_na=False)
+    waiting = queue[queue.queue.isin(["next", "unknown"])]
+    assert len(queue) == POOL and len(waiting) > 1, queue
+    pool = yaml.safe_load((project / "params.yaml").read_text())["data"]["unlabelled_dir"]
+    model = backbones.load_model(project / "models/model.keras")
+    outputs = model.predict(batches([f"{pool}/{path}" for path in waiting.path], np.zeros(len(waiting)),
+                                    info["image_size"], 16), verbose=0)
+    task = tasks.named("multi_label")
+    scores = task.calibrated(task.probabilities(outputs), info)
+    nearest = np.abs(scores - info["thresholds"]).min(axis=1)
+    np.testing.assert_allclose(waiting.certainty, nearest, atol=1e-3)
+    said = [" ".join(name for name, s, t in zip(info["classes"], row, info["thresholds"]) if s >= t) for row in scores]
+    assert list(waiting.suggested) == said
+
+
+def test_the_label_view_ticks_the_suggested_set_and_download_trains_on_the_chosen_ones(project, tmp_path, monkeypatch):
+    from classifier.cli import app
+    from classifier.data import labels, pool
+    from classifier.errors import UserError
+    from conftest import workspace_copy
+    from stages import download
+
+    classes = read(project, "models/model.json")["classes"]
+    monkeypatch.chdir(workspace_copy(project, tmp_path / "copy"))
+    queue = pd.read_csv("reports/label_next.csv", keep_default_na=False).query("queue == 'next'")
+    progress, path, _, _, ticked = app.show_next(classes, [], several=True)
+    assert path == queue.path.iloc[0] and ticked["value"] == queue.suggested.iloc[0].split()
+    assert f"the last run's test mAP {read(project, 'metrics/eval.json')['finetune']['map_macro']:.1%}" in progress
+    refused = app.save_label(classes, path, ["red", "zebra"], [])
+    assert "Not saved: 'zebra' is not a label (labels: blue, green, red)" in refused[0]
+    shown = app.save_label(classes, path, ["red", "blue"], [])  # as the check boxes send it
+    assert f"Saved: {path} is blue red." in shown[0] and shown[1] == queue.path.iloc[1]
+    app.save_label(classes, shown[1], [], [])  # None of these: none of the labels
+    root = app.pool_root()
+    assert pool.read_labelled(root) == {path: "blue red", shown[1]: ""}
+
+    download.main()
+    sets = labels.read("data/label_sets.csv", ".")
+    assert sets[f"data/raw/labelled/{path}"] == ("blue", "red") and sets[f"data/raw/labelled/{shown[1]}"] == ()
+    assert len(sets) == 60 + 2  # the labels CSV's photos and the two labelled
+    with open("data/labelled.csv", "a") as f:
+        f.write(f"{queue.path.iloc[2]},red zebra,\n")
+    with pytest.raises(UserError, match="data/labelled.csv, line 4: 'zebra' is not a label of the data set"):
+        download.main()
 
 
 def test_the_weighted_loss_is_balanced_binary_cross_entropy():

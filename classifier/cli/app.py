@@ -13,9 +13,11 @@
   (classifier/data/review.py); `dvc exp run` then shows their effect.
 - Label: the next photos of label_next's queue (the unlabelled pool, ranked),
   the model's suggestion preselected (none for a photo the unknown check
-  flags); Save label writes it at once to data/labelled.csv, None of these
-  records the photo as none of the classes (not trained on: classifier/data/pool.py),
-  Skip moves on; `dvc exp run` then trains on them.
+  flags; with several labels per photo, check boxes, the suggested set ticked);
+  Save label writes it at once to data/labelled.csv, None of these records the
+  photo as none of the classes (not trained on: classifier/data/pool.py; with
+  several labels, none of the labels, trained on as such), Skip moves on;
+  `dvc exp run` then trains on them.
 - Model: models/export/README.md, the model card that `export` writes.
 
 Offline: bound to 127.0.0.1, no usage analytics, the theme's fonts served by
@@ -42,8 +44,6 @@ from classifier.report import figures, gradcam  # noqa: E402
 
 TOP = 3  # classes shown per photo (with several labels per photo: every label, against its threshold)
 COLUMNS = ["photo", "label", "confidence", "scores", "unknown", "error"]
-NOT_YET = ("With several labels per photo, labelling the pool is not in the app yet (issue 52): "
-           "add the photos to the labels CSV, then `dvc exp run`.")
 
 
 class Labeller:
@@ -131,41 +131,51 @@ def pool_root():
     return params.load().data.unlabelled_dir
 
 
-def last_accuracy():
+def last_score():
+    """The last run's test accuracy, or with several labels per photo, its mAP."""
     if not EVAL_REPORT.exists():
         return "no run evaluated yet"
-    return f"the last run's test accuracy {read_json(EVAL_REPORT)['finetune']['accuracy']:.1%}"
+    scores = read_json(EVAL_REPORT)["finetune"]
+    if "accuracy" in scores:
+        return f"the last run's test accuracy {scores['accuracy']:.1%}"
+    return f"the last run's test mAP {scores['map_macro']:.1%}"
 
 
-def show_next(classes, skipped, message=""):
+def show_next(classes, skipped, message="", several=False):
     """What the Label view shows for the first photo of the queue neither labelled nor
-    skipped; `classes`: the model's (model.json), which the queue suggests from."""
+    skipped; `classes`: the model's (model.json), which the queue suggests from (with
+    `several` labels per photo, the suggested label set is ticked)."""
     root = pool_root()
     waiting, labelled = review.to_label(root)
     waiting = [row for row in waiting if row["path"] not in skipped]
-    progress = (f"**{labelled} photo(s) labelled** ({LABELLED}), {len(waiting)} waiting; {last_accuracy()}. "
+    progress = (f"**{labelled} photo(s) labelled** ({LABELLED}), {len(waiting)} waiting; {last_score()}. "
                 f"`dvc exp run` trains on the new labels. {message}")
     if not waiting:
         return progress, "", "Nothing waiting: `dvc repro label_next` ranks the pool.", None, gr.update(value=None)
     row = waiting[0]
-    guess = row["suggested"] if row["queue"] == "next" and row["suggested"] in classes else None
+    suggested = row["suggested"] if row["queue"] == "next" else ""
+    guess = [name for name in suggested.split() if name in classes] if several else (
+        suggested if suggested in classes else None)
     return (progress, row["path"], f"{row['reason']}.", photo(os.path.join(root, pool.located(root, row["path"]))),
             gr.update(value=guess))
 
 
 def save_label(classes, path, label, skipped):
+    """`label`: a class, pool.NONE, or with several labels per photo a list of labels."""
+    several = isinstance(label, list)
     if not path:
-        return show_next(classes, skipped, "Nothing to save.")
+        return show_next(classes, skipped, "Nothing to save.", several)
     try:
         review.label_photo(pool_root(), path, label, classes)
     except UserError as error:
-        return show_next(classes, skipped, f"Not saved: {error}")
-    return show_next(classes, skipped, f"Saved: {path} is {label or 'none of the classes'}.")
+        return show_next(classes, skipped, f"Not saved: {error}", several)
+    said = " ".join(sorted(label)) if several else label
+    return show_next(classes, skipped, f"Saved: {path} is {said or ('none of the labels' if several else 'none of the classes')}.", several)
 
 
-def skip(classes, path, skipped):
+def skip(classes, path, skipped, several=False):
     skipped = [*skipped, path]
-    return skipped, *show_next(classes, skipped, f"Skipped {path}.")
+    return skipped, *show_next(classes, skipped, f"Skipped {path}.", several)
 
 
 def model_card():
@@ -190,11 +200,7 @@ def build(model_path=MODEL):
             files.upload(labeller, files, [gallery, table], api_name=False)
         several = labeller.task.name == "multi_label"
         review_view(app, several)
-        if several:
-            with gr.Tab("Label"):
-                gr.Markdown(NOT_YET)
-        else:
-            label_view(app, labeller.info["classes"])
+        label_view(app, labeller.info["classes"], several)
         with gr.Tab("Model"):
             gr.Markdown(model_card())
     return app
@@ -223,7 +229,8 @@ def review_view(app, several):
         app.load(show, None, shown, api_name=False)
 
 
-def label_view(app, classes):
+def label_view(app, classes, several):
+    """The pool's queue, photo by photo: a class to pick, or with several labels per photo, check boxes."""
     with gr.Tab("Label"):
         skipped = gr.State([])  # this page's skips: a reload starts them again
         progress = gr.Markdown()
@@ -231,16 +238,18 @@ def label_view(app, classes):
         reason = gr.Markdown()
         image = gr.Image(label="Photo to label", interactive=False)
         with gr.Row():
-            label = gr.Radio(label="Class", choices=classes)
+            label = (gr.CheckboxGroup(label="Labels", choices=classes) if several else
+                     gr.Radio(label="Class", choices=classes))
             save = gr.Button("Save label", variant="primary")
-            none = gr.Button("None of these")
+            nothing = gr.Button("None of these")
             skip_button = gr.Button("Skip")
         shown = [progress, path, reason, image, label]
         save.click(partial(save_label, classes), [path, label, skipped], shown, api_name="save_label")
-        none.click(lambda path, skipped: save_label(classes, path, pool.NONE, skipped), [path, skipped], shown,
-                   api_name="none_of_these")
-        skip_button.click(partial(skip, classes), [path, skipped], [skipped, *shown], api_name="skip")
-        app.load(partial(show_next, classes), skipped, shown, api_name=False)
+        none = [] if several else pool.NONE  # with several labels: none of the labels, trained on as such
+        nothing.click(lambda path, skipped: save_label(classes, path, none, skipped), [path, skipped], shown,
+                      api_name="none_of_these")
+        skip_button.click(partial(skip, classes, several=several), [path, skipped], [skipped, *shown], api_name="skip")
+        app.load(partial(show_next, classes, several=several), skipped, shown, api_name=False)
 
 
 def main():

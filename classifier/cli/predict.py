@@ -104,7 +104,7 @@ def classify(model, info, images, flip):
 def task_of(info):
     from classifier.model import tasks
 
-    return tasks.named(info.get("task", "single_label"))  # models from before several labels per photo
+    return tasks.of_model(info)
 
 
 def verdict(info, score):

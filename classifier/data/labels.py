@@ -62,6 +62,11 @@ def read(csv_path, root):
     return labels
 
 
+def names(labels):
+    """Every label that {path: labels} gives, sorted."""
+    return sorted({label for given in labels.values() for label in given})
+
+
 def chosen(labels, max_per_class):
     """The photos to copy: all, or in the file's order each photo that some label of it
     (or "none", for no label) still needs to reach max_per_class photos."""

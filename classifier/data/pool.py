@@ -31,9 +31,10 @@ NONE = ""  # the label of a photo marked "none of the classes"
 NONE_CLASS = "unknown"  # the class such photos go to, where the data set has one
 
 
-def read_labelled(root, classes=None):
+def read_labelled(root, classes=None, several=False):
     """{path: label} from data/labelled.csv, every row checked: a bad one stops with
-    one line naming it; with `classes`, a label that is none of them too. Without a
+    one line naming it; with `classes`, a label that is none of them too (`several`:
+    each label is a label set, space-separated, as the labels CSV holds it). Without a
     pool (root None) the file must be empty. A photo gone from the pool keeps its
     line (copy_labelled skips it, and says so); one replaced since it was labelled
     is left out (it waits in the queue again)."""
@@ -52,14 +53,17 @@ def read_labelled(root, classes=None):
         where = f"{LABELLED}, line {number}"
         if not path:
             raise UserError(f"{where}: needs a path (an empty label means none of the classes)")
-        if label.startswith(".") or "/" in label or "\\" in label:
+        names = label.split() if several else [label]
+        if any(name.startswith(".") or "/" in name or "\\" in name for name in names):
             raise UserError(f"{where}: {label!r} cannot be a class name (a folder name, not hidden)")
         file = located(root, path)
         if not inside_pool(root, file) or (Path(root, file).exists() and not is_pool_photo(root, file)):
             raise UserError(f"{where}: {path} is not a file in data.unlabelled_dir ({root}): "
                             "fix the path or remove the line")
-        if classes is not None and label not in [*classes, NONE]:
-            raise UserError(f"{where}: '{label}' is not a class of the data set (classes: {', '.join(classes)}): "
+        unknown = [name for name in names if name not in [*classes, NONE]] if classes is not None else []
+        if unknown:
+            kind, kinds = ("label", "labels") if several else ("class", "classes")
+            raise UserError(f"{where}: '{unknown[0]}' is not a {kind} of the data set ({kinds}: {', '.join(classes)}): "
                             "correct the label, or remove the line")
         same_photo = not (version and versions.get(path)) or version == versions[path]
         if labels.get(path, label) != label and same_photo:
@@ -118,32 +122,55 @@ def is_pool_photo(root, path):
 def copy_labelled(root, destination, splits):
     """Copy each labelled pool photo into destination/<label>/[train/]labelled/<path>;
     return (original, written or None, note) for each not copied as named."""
-    import shutil
-
     classes = sorted(folder.name for folder in Path(destination).iterdir() if folder.is_dir())
     labels = read_labelled(root, classes)
-    files = {path: located(root, path) for path in labels}
-    gone = sorted(path for path in labels if not is_pool_photo(root, files[path]))
-    if gone:
-        print(f"download: {len(gone)} labelled photo(s) are gone from data.unlabelled_dir, e.g. {gone[0]}: "
-              f"skipped (their lines stay in {LABELLED})")
-    changed = [(Path(root, files[path]), None, "not copied: gone from data.unlabelled_dir") for path in gone]
-    outside = [] if NONE_CLASS in classes else [
-        path for path in sorted(labels) if labels[path] == NONE and path not in gone]
+    kept, changed = present(root, labels)
+    outside = [] if NONE_CLASS in classes else [path for path in kept if labels[path] == NONE]
     if outside:
         print(f"download: {len(outside)} pool photo(s) marked none of the classes in {LABELLED}: not trained on "
               f"(a class folder named {NONE_CLASS}/ in the data set would take them)")
-    changed += [(Path(root, files[path]), None, "not copied: none of the classes") for path in outside]
-    for path, label in sorted(labels.items()):
-        if path in gone or path in outside:
-            continue
-        relative = Path(label or NONE_CLASS, "train" if splits else "", FOLDER, path)
-        target = destination / printable(relative)
-        if target.exists():
-            changed.append((Path(root, files[path]), None, f"not copied: {target} is taken by another file"))
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(root, files[path]), target)
+    changed += [(Path(root, located(root, path)), None, "not copied: none of the classes") for path in outside]
+    for path in kept:
+        if path not in outside:
+            copied(root, path, destination / printable(Path(labels[path] or NONE_CLASS, "train" if splits else "",
+                                                            FOLDER, path)), changed)
+    return changed
+
+
+def copy_label_sets(root, destination, known):
+    """With several labels per photo: copy each labelled pool photo (its label set
+    space-separated; none: none of the labels, trained on as such, as in the labels CSV)
+    to destination/labelled/<path>; return ({written path: labels}, [(original,
+    written or None, note) for each not copied as named])."""
+    labels = read_labelled(root, known, several=True)
+    kept, changed = present(root, labels)
+    sets = {}
+    for path in kept:
+        target = copied(root, path, destination / printable(Path(FOLDER, path)), changed)
+        if target is not None:
+            sets[str(target)] = tuple(sorted(labels[path].split()))
+    return sets, changed
+
+
+def present(root, labels):
+    """(the labelled paths whose photo is in the pool, sorted; a note for each gone)."""
     if labels:
         print(f"download: {len(labels)} labelled pool photo(s) from {LABELLED}")
-    return changed
+    gone = sorted(path for path in labels if not is_pool_photo(root, located(root, path)))
+    if gone:
+        print(f"download: {len(gone)} labelled photo(s) are gone from data.unlabelled_dir, e.g. {gone[0]}: "
+              f"skipped (their lines stay in {LABELLED})")
+    return ([path for path in sorted(labels) if path not in gone],
+            [(Path(root, located(root, path)), None, "not copied: gone from data.unlabelled_dir") for path in gone])
+
+
+def copied(root, path, target, changed):
+    """Copy the pool photo `path` to `target`, or where that is taken, add a note to `changed`."""
+    import shutil
+
+    if target.exists():
+        changed.append((Path(root, located(root, path)), None, f"not copied: {target} is taken by another file"))
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(root, located(root, path)), target)
+    return target

@@ -7,8 +7,9 @@ them written back as ordinary changes to tracked files.
 - data/reviewed.csv (path,finding,decision): every card decided (exclude,
   relabel or keep), so that it does not come back after the next audit;
 - data/labelled.csv (path,label,digest): unlabelled pool photos given a class
-  from label_next's queue (or none: none of the classes), with the digest of the photo labelled (`download`
-  reads it: classifier/data/pool.py).
+  from label_next's queue (or none: none of the classes; with several labels per
+  photo, a label set, space-separated), with the digest of the photo labelled
+  (`download` reads it: classifier/data/pool.py).
 
 A decision is written under one file lock (DECISIONS_LOCK: two browser tabs, two
 app processes or a script at once each keep their line), each file rewritten
@@ -155,12 +156,16 @@ def to_label(root):
 
 
 def label_photo(root, path, label, known):
-    """Write `path` (a photo of label_next's queue) as `label`, one of the model's
-    classes `known` or pool.NONE (none of them), to data/labelled.csv."""
-    if label not in [*known, pool.NONE]:
-        raise UserError(f"'{label}' is not a class (classes: {', '.join(known)})")
+    """Write `path` (a photo of label_next's queue) to data/labelled.csv as `label`: one of
+    the model's classes `known` or pool.NONE (none of them), or with several labels per
+    photo a list of them (written space-separated; empty: none of the labels)."""
+    names = label if isinstance(label, list) else [label]
+    kind, kinds = ("label", "labels") if isinstance(label, list) else ("class", "classes")
+    for name in names:
+        if name not in [*known, pool.NONE]:
+            raise UserError(f"'{name}' is not a {kind} ({kinds}: {', '.join(known)})")
     file = pool.located(root, path)
     with decided():  # two tabs saving one photo: the second is told it is labelled already
         if not pool.is_pool_photo(root, file) or path not in {row["path"] for row in to_label(root)[0]}:
             raise UserError(f"{path} is not a photo waiting in {LABEL_NEXT} (or it is labelled already)")
-        append(LABELLED, [path, label, pool.digest(root, file)])
+        append(LABELLED, [path, " ".join(sorted(names)), pool.digest(root, file)])

@@ -3,8 +3,8 @@ targets are encoded, the output layer and its loss, how outputs become
 calibrated probabilities and decisions. Stages ask `of(p)` (or, reading a
 model.json, `named(info["task"])`); only where the outputs themselves differ
 does a stage branch on the task's name: evaluate's report, the audit's label
-issues, the model card, and the app's Review (a label set to relabel to) and
-Label views (one class per photo only, until issue 52 is done).
+issues, the model card, and the app's Review and Label views (a label set to
+choose: a multi-select and check boxes).
 
 single_label: one class per photo; softmax (or, with train.loss
 binary_crossentropy and two classes, one sigmoid unit); temperature scaling;
@@ -82,6 +82,25 @@ class SingleLabel:
         """The app's (label, confidence, scores) texts for predict's line (with top_k)."""
         return line["label"], f"{line['confidence']:.1%}", ", ".join(
             f"{entry['label']} {entry['confidence']:.1%}" for entry in line["top_k"])
+
+    def certainty(self, calibrated, info):
+        """How sure the model is of each photo, for the label-next queue: the margin
+        between its two most likely classes (0 a toss-up)."""
+        top = np.sort(calibrated, axis=1)
+        return top[:, -1] - top[:, -2]
+
+    def suggestion(self, row, info):
+        """The label-next queue's suggestion for one photo: its most likely class."""
+        return info["classes"][int(np.argmax(row))]
+
+    def guess(self, row, info):
+        """The suggestion and how sure, in words."""
+        return f"{self.suggestion(row, info)} {row.max():.0%}"
+
+    def doubt(self, row, info):
+        """Why the queue asks about the photo: its two most likely classes."""
+        first, second = np.argsort(row)[::-1][:2]
+        return f"unsure: {info['classes'][first]} {row[first]:.0%} or {info['classes'][second]} {row[second]:.0%}"
 
 
 class MultiLabel:
@@ -181,6 +200,25 @@ class MultiLabel:
             f"(threshold {thresholds[name]:.1%})" for name in ranked)
 
 
+    def certainty(self, calibrated, info):
+        """How sure the model is of each photo's label set, for the label-next queue: the
+        distance of the label nearest its threshold (0: a label on the fence)."""
+        return np.abs(calibrated - np.asarray(info["thresholds"])).min(axis=1)
+
+    def suggestion(self, row, info):
+        """The label-next queue's suggestion: the label set, space-separated (as data/labelled.csv holds it)."""
+        return " ".join(name for name, on in zip(info["classes"], self.decide(row[None], info)[0]) if on)
+
+    def guess(self, row, info):
+        return self.suggestion(row, info) or "none of the labels"
+
+    def doubt(self, row, info):
+        """Why the queue asks about the photo: the label nearest its threshold."""
+        thresholds = np.asarray(info["thresholds"])
+        i = int(np.argmin(np.abs(row - thresholds)))
+        return f"unsure: {info['classes'][i]} {row[i]:.0%} against its threshold {thresholds[i]:.0%}"
+
+
 def balanced_weights(y):
     """Per label, the weight of a photo with it and of a photo without it."""
     positives = np.maximum(y.sum(axis=0), 1)
@@ -212,6 +250,11 @@ TASKS = {task.name: task for task in (SingleLabel(), MultiLabel())}
 
 def named(name):
     return TASKS[name]
+
+
+def of_model(info):
+    """The task of a model, from its model.json."""
+    return TASKS[info.get("task", "single_label")]  # models from before several labels per photo
 
 
 def of(p):
