@@ -172,6 +172,7 @@ SCHEMA = {
         "mixed_precision": boolean,
         "class_weight": choice("balanced", "none"),
         "label_smoothing": number(0, 0.5, open_high=True),
+        "pseudo_labels": choice("none", "confident"),
     },
     "finetune": {
         "unfreeze": auto_or(number(0, MAX_BLOCKS, integer=True)),  # blocks; graph.unfreeze: of this network
@@ -276,6 +277,10 @@ def check_together(p):
             raise UserError(f"{PARAMS_FILE}: data.labels = {p.data.labels!r} is not a file (a CSV of path,labels)")
     if p.data.unlabelled_dir is not None:
         check_pool(p.data)
+    if p.train.pseudo_labels == "confident" and (p.data.unlabelled_dir is None or p.data.labels is not None):
+        need = "data.unlabelled_dir (the pool its photos come from)" if p.data.unlabelled_dir is None else \
+            "one class per photo, not data.labels"
+        raise UserError(f"{PARAMS_FILE}: train.pseudo_labels: confident needs {need}: set it to none")
     if p.model.weights not in ("imagenet", "none") and not Path(p.model.weights).is_file():
         raise UserError(
             f"{PARAMS_FILE}: model.weights = {p.model.weights!r} must be imagenet, none, "

@@ -44,6 +44,8 @@ FLAGGED = AUDIT / "flagged.csv"
 LABEL_ISSUES = AUDIT / "label_issues.csv"
 LABEL_NEXT = Path("reports/label_next.csv")  # the pool, ranked for labelling (stages/label_next.py)
 LABEL_NEXT_REPORT = Path("metrics/label_next.json")
+POOL_FEATURES = Path("data/pool_features")  # the backbone's features of the pool's waiting photos (pseudo-labels)
+PSEUDO_LABELS = Path("reports/pseudo_labels.csv")  # the pool photos train's head learnt with the class it gave them
 POOL_CACHE = Path("data/pool.npz")  # the pool's model outputs, by photo digest: only new photos cost a pass
 
 

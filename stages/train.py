@@ -12,7 +12,10 @@ For the `cnn` baseline the cached "features" are the resized images, and the
 whole network is trained here, with augmentation. Writes models/head.keras,
 the per-epoch log under logs/train/ and the training time in metrics/train.json.
 With audit.exclude: label_issues, the training images the audit found likely
-mislabelled are left out.
+mislabelled are left out. With train.pseudo_labels: confident, the pool photos
+a logistic head on the labelled photos is surest of join the training set with
+the class it gives them (classifier/training/pseudo_labels.py), listed in
+reports/pseudo_labels.csv (path,label,confidence).
 """
 
 import shutil
@@ -21,6 +24,7 @@ from functools import partial
 
 import keras
 import numpy as np
+import pandas as pd
 
 from classifier.data import manifest
 from classifier.data.augment import augmentation
@@ -29,7 +33,8 @@ from classifier.errors import run
 from classifier.files import read_features, write_json
 from classifier.model import registry, tasks
 from classifier.model.heads import dense_head, small_cnn
-from classifier.paths import HEAD, TRAIN_LOG, TRAIN_REPORT
+from classifier.paths import HEAD, POOL_FEATURES, PSEUDO_LABELS, TRAIN_LOG, TRAIN_REPORT
+from classifier.training import pseudo_labels
 from classifier.training.choice import FOLDS, cross_validated_losses, val_losses
 from classifier.training.fit import EpochSeeds, fit, optimizer, setup
 
@@ -46,6 +51,9 @@ def main():
     x_train, y_train = x_train[~flagged], y_train[~flagged]
     x_val, y_val = read_features("val")
     from_scratch = registry.BACKBONES[p.model.backbone].from_scratch
+    x_pseudo, y_pseudo, pseudo = with_pseudo_labels(p, task, manifest.classes(images, task.name), x_train, y_train,
+                                                     x_val, y_val)
+    x_train, y_train = np.concatenate([x_train, x_pseudo]), np.concatenate([y_train, y_pseudo])
     balanced = t.class_weight == "balanced"
     weights = task.class_weights(y_train, classes, balanced)
     names = ["dense"] if from_scratch else [name for name in ("dense", "logistic") if p.head.type in ("best", name)]
@@ -78,7 +86,33 @@ def main():
     print("train: " + ", ".join(f"{name} head: log loss {loss:.4f}" for name, loss in losses.items())
           + f" ({judged_on}); keeping the {chosen} head")
     write_json(TRAIN_REPORT, {"head": {**report, "type": chosen, "loss_calibrated": losses, "judged_on": judged_on,
-                                       "val_images": len(y_val), "label_issues_left_out": int(flagged.sum())}})
+                                       "train_images": len(y_train), "val_images": len(y_val),
+                                       "label_issues_left_out": int(flagged.sum()),
+                                       "pseudo_labels": pseudo}})
+
+
+def with_pseudo_labels(p, task, names, x_train, y_train, x_val, y_val):
+    """(features, classes) of the pool photos to train on too, and their report: none
+    unless train.pseudo_labels is confident; reports/pseudo_labels.csv lists them."""
+    table = pd.DataFrame(columns=["path", "label", "confidence"])
+    x, y, report = x_train[:0], y_train[:0], {"photos": 0}
+    pool = pd.read_csv(POOL_FEATURES / "paths.csv", dtype={"path": str, "unknown": bool}, keep_default_na=False)
+    if p.train.pseudo_labels == "confident" and len(pool):
+        x_pool = np.load(POOL_FEATURES / "x.npy")
+        found = pseudo_labels.chosen(x_train, y_train, x_val, y_val, x_pool, pool.unknown.to_numpy(), p, task,
+                                     len(names))
+        table = pd.DataFrame({"path": pool.path.to_numpy()[found.picks], "label": np.asarray(names)[found.classes],
+                              "confidence": found.confidence.round(4)})
+        x, y = x_pool[found.picks].astype(x_train.dtype), found.classes.astype(y_train.dtype)
+        per_class = table.label.value_counts().reindex(names, fill_value=0).to_dict()
+        report = {"photos": len(table), "of_pool": len(pool), "flagged_unknown": int(pool.unknown.sum()),
+                  "per_class": per_class}
+        print(f"train: {len(table)} of {len(pool)} pool photo(s) pseudo-labelled ("
+              + ", ".join(f"{name} {count}" for name, count in per_class.items())
+              + f"; {report['flagged_unknown']} flagged unknown, never taken): see {PSEUDO_LABELS}")
+    PSEUDO_LABELS.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(PSEUDO_LABELS, index=False)
+    return x, y, report
 
 
 def fold_dense(p, classes, x, y):

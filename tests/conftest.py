@@ -166,18 +166,18 @@ def committed_repro(project):
 STAGES = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])  # in the order they run
 
 
-def stages_run(directory, data_dir, overrides=()):
-    """A new project with every stage's outputs, made by calling each stage's main()
-    in dvc.yaml's order in this process: TensorFlow is imported once per test worker,
-    not once per stage (about 6 s of CPU each). For tests that read the outputs;
-    where DVC's behaviour is the subject (what reruns, dvc.lock), use `reproduced`."""
+def stages_run(directory, data_dir, overrides=(), until=None):
+    """A new project with every stage's outputs (up to the stage `until`), made by calling
+    each stage's main() in dvc.yaml's order in this process: TensorFlow is imported once
+    per test worker, not once per stage (about 6 s of CPU each). For tests that read the
+    outputs; where DVC's behaviour is the subject (what reruns, dvc.lock), use `reproduced`."""
     import keras  # noqa: PLC0415 (only the tests that call this pay for it)
 
     project = new_project(directory, data_dir, overrides)
     here = os.getcwd()
     os.chdir(project)  # the stages read params.yaml and write their outputs here
     try:
-        for name in STAGES:
+        for name in STAGES[:STAGES.index(until) + 1 if until else None]:
             importlib.import_module(f"stages.{name}").main()
             keras.backend.clear_session()  # each stage starts as in a process of its own
     finally:

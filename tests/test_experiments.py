@@ -45,13 +45,13 @@ def ran(output):
 def test_first_repro_runs_every_stage(project):
     log = project.with_suffix(".repro.log").read_text()
     assert re.findall(r"Running stage '(\w+)'", log)[0] == "scan"
-    assert ran(log) == ["download", "clean", "split", "features", "audit", "train", "finetune", "unknown", "label_next", "evaluate",
-                        "export"]
+    assert ran(log) == ["download", "clean", "split", "features", "pool_features", "audit", "train", "finetune", "unknown",
+                        "label_next", "evaluate", "export"]
 
 
 def test_backbone_change_reruns_from_features_and_cnn_baseline_learns(fresh):
     result = dvc(fresh, "exp", "run", "-S", "model.backbone=cnn", "evaluate")
-    assert ran(result.output) == ["features", "audit", "train", "finetune", "unknown", "evaluate"]
+    assert ran(result.output) == ["features", "pool_features", "audit", "train", "finetune", "unknown", "evaluate"]
     report = json.loads((fresh / "metrics/eval.json").read_text())
     assert report["head"]["accuracy"] >= 0.75  # colours are easy even from scratch
 

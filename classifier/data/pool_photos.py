@@ -98,23 +98,24 @@ def nearest(hashes, phash):
     return (None, 64) if best is None else (hashes[0][best], int(bits[best]))
 
 
-def scan(root, files, labelled, limits):
+def scan(root, files, labelled, limits, stage="label_next"):
     """Rows for the photos that need no model (labelled, duplicate, rejected),
     and (path, digest, jpeg) batches of the others, CHUNK at a time. `files`:
-    walk.relative(root); `labelled`: pool.read_labelled(root); `limits`: clean's."""
+    walk.relative(root); `labelled`: pool.read_labelled(root); `limits`: clean's;
+    `stage`: the name its lines begin with."""
     table = pd.read_csv(HASHES, dtype=str)
     clean = (table.path.to_numpy(), np.array([int(h, 16) for h in table.phash], dtype=np.uint64))
     # The pool's photos so far, in file order: of two copies in the pool the first waits, the other is a duplicate.
     pool_names, pool_hashes, kept = np.empty(len(files), dtype=object), np.zeros(len(files), dtype=np.uint64), 0
     rows = []
     with ThreadPoolExecutor(DECODERS) as threads:
-        for start in tqdm(range(0, len(files), CHUNK), desc="label_next: pool", unit="chunk"):
+        for start in tqdm(range(0, len(files), CHUNK), desc=f"{stage}: pool", unit="chunk"):
             chunk = files[start:start + CHUNK]
             waiting = []
             for (path, _), result in zip(chunk, threads.map(lambda f: checked(root, *f, limits), chunk)):
                 name = printable(path)
                 if isinstance(result, BadImage):
-                    print(f"label_next: {name}: {result.reason} ({result.detail})")
+                    print(f"{stage}: {name}: {result.reason} ({result.detail})")
                     rows.append({"path": name, "queue": "rejected", "reason": f"{result.reason}: {result.detail}"})
                     continue
                 if name in labelled:
