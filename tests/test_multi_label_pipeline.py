@@ -267,3 +267,75 @@ def test_the_model_card_reports_map_and_f1_with_intervals_and_the_labels(project
     assert f"macro F1 {scores['f1_macro']:.3f} [{low:.3f}, {high:.3f}]" in card.text
     assert "Labels, in output order: `blue`, `green`, `red`." in card.text
     assert "same label set as Keras" in card.text and "it may have none" in card.text
+
+
+def test_the_apps_views_take_label_sets_in_a_browser(project, tmp_path):
+    """Try, Review and Label in headless Chromium, served from a copy of the project."""
+    import subprocess
+    import time
+
+    import requests
+    from playwright.sync_api import sync_playwright
+
+    from conftest import browser, workspace_copy
+    from test_app import GUARD, free_port, row, upload
+
+    copy = workspace_copy(project, tmp_path / "copy")
+    photo = pd.read_csv(copy / "data/split/manifest.csv", keep_default_na=False).path[0]
+    (copy / "reports/audit/label_issues.csv").write_text(f"path,split,label,suggestion,score\n{photo},train,green,blue,0.01\n")
+    for other in ("near_duplicates", "outliers", "conflicts"):
+        (copy / f"reports/audit/{other}.csv").unlink(missing_ok=True)
+    for decisions, header in (("relabel", "path,label"), ("reviewed", "path,finding,decision"), ("labelled", "path,label")):
+        (copy / f"data/{decisions}.csv").write_text(header + "\n")  # none from the tests before
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", GUARD, str(tmp_path / "network.log"), "--port", str(port)],
+                              cwd=copy, stdout=subprocess.DEVNULL, stderr=(tmp_path / "server.err").open("w"))
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(240):
+            try:
+                if requests.get(url, timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                assert server.poll() is None, (tmp_path / "server.err").read_text()[-3000:]
+                time.sleep(0.5)
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=browser(), args=["--no-sandbox"])
+            page = chromium.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(url)
+
+            tested = pd.read_csv(copy / "plots/test_predictions.csv", keep_default_na=False).iloc[0]
+            upload(page, copy / tested.path)
+            shown = row(page, tested.path.rsplit("/", 1)[1])
+            assert (tested.finetune or "none of the labels") in shown and "threshold" in shown
+
+            page.get_by_role("tab", name="Review").click()
+            page.get_by_text("0 of 1 findings reviewed").wait_for()
+            page.get_by_label("Relabel to").click()
+            page.get_by_role("option", name="red").click()  # blue, the suggestion, is chosen already
+            page.get_by_role("button", name="Relabel").click()
+            page.get_by_text("1 of 1 findings reviewed").wait_for()
+            assert (copy / "data/relabel.csv").read_text().splitlines()[1:] == [f"{photo},blue red"]
+
+            queue = pd.read_csv(copy / "reports/label_next.csv", keep_default_na=False).query("queue == 'next'")
+            page.get_by_role("tab", name="Label").click()
+            page.get_by_text("0 photo(s) labelled").wait_for()
+            for skipped in queue.path[:list(queue.suggested.astype(bool)).index(True)]:  # to a suggestion with labels
+                assert page.get_by_label("Pool photo").input_value() == skipped
+                page.get_by_role("button", name="Skip").click()
+                page.get_by_text(f"Skipped {skipped}").wait_for()
+            first = page.get_by_label("Pool photo").input_value()
+            suggested = set(queue.set_index("path").suggested[first].split())
+            assert suggested
+            assert {name for name in CHANNELS if page.get_by_role("checkbox", name=name).is_checked()} == suggested
+            page.get_by_role("checkbox", name="green").click()  # a set other than the suggestion
+            page.get_by_role("button", name="Save label").click()
+            page.get_by_text("1 photo(s) labelled").wait_for()
+            labelled = pd.read_csv(copy / "data/labelled.csv", keep_default_na=False)
+            assert list(zip(labelled.path, labelled.label)) == [(first, " ".join(sorted(suggested ^ {"green"})))]
+            chromium.close()
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert not (tmp_path / "network.log").exists() or (tmp_path / "network.log").read_text() == ""
