@@ -25,7 +25,7 @@ from tools.scratch import project  # noqa: E402
 
 
 def build(work, data, weights, count):
-    rows = list(csv.reader(open(data / "labels.csv", encoding="utf-8")))
+    rows = list(csv.reader((data / "labels.csv").read_text(encoding="utf-8").splitlines()))
     header, rows = rows[0], rows[1:]
     held = set(np.random.default_rng(0).choice(len(rows), count, replace=False).tolist())
     pool = work / "pool"

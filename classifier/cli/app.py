@@ -170,7 +170,8 @@ def save_label(classes, path, label, skipped):
     except UserError as error:
         return show_next(classes, skipped, f"Not saved: {error}", several)
     said = " ".join(sorted(label)) if several else label
-    return show_next(classes, skipped, f"Saved: {path} is {said or ('none of the labels' if several else 'none of the classes')}.", several)
+    nothing = "none of the labels" if several else "none of the classes"
+    return show_next(classes, skipped, f"Saved: {path} is {said or nothing}.", several)
 
 
 def skip(classes, path, skipped, several=False):

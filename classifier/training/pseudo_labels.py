@@ -7,13 +7,15 @@ trains on the labelled photos alone.
 The judge is the pipeline's logistic head fitted on the labelled training
 photos' cached features, calibrated on val (temperature scaling). A photo
 qualifies when its calibrated confidence reaches CONFIDENCE and the unknown
-check (classifier/model/unknown.py, over the same features, its threshold set
-as the `unknown` stage sets it; `pool_features` applies it) does not flag it: a photo of none of the
-classes must not be taught as one of them. Class-balanced: at most as many per class as the mean
-number of labelled photos per class, the most confident first, so that a common
-class, which the model is sure of most often, does not swallow the pool and
-push the others out (Zou et al., "class-balanced self-training", ECCV 2018).
-bench/label_next.py measures it with the labelling replay (bench/RESULTS.md).
+check (classifier/model/unknown.py over the same features, its threshold set as
+the `unknown` stage sets it; `pool_features` applies it) does not flag it: a
+photo of none of the classes must not be taught as one of them. Class-balanced:
+at most as many per class as the mean number of labelled photos per class, the
+most confident first, so that a common class, which the model is sure of most
+often, does not swallow the pool and push the others out (Zou et al.,
+"class-balanced self-training", ECCV 2018). bench/label_next.py measures it with
+the labelling replay (bench/RESULTS.md): a larger cap or a higher confidence did
+no better.
 """
 
 from dataclasses import dataclass
