@@ -235,14 +235,15 @@ def decimal(value):
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def trust_rows(name, repo, audit_seconds):
-    """What the audit found, calibration before and after temperature scaling, flip averaging."""
+def trust_rows(name, repo):
+    """What the audit found (and how long it took, as it says), calibration before and after
+    temperature scaling, flip averaging."""
     audit = json.loads((repo / "metrics/audit.json").read_text())
     report = json.loads((repo / "metrics/eval.json").read_text())
     calibration = {model: report[model]["calibration"] for model in ("head", "finetune")}
     return [
         (f"{name}: audit", (
-            f"{audit_seconds:.0f}s after features; {audit['label_issues']} label issues, "
+            f"{audit['seconds']:.0f}s after features; {audit['label_issues']} label issues, "
             f"{audit['near_duplicate_pairs']} near-duplicate pairs, leakage {audit['leakage']}, "
             f"{audit['outliers']} outliers, {audit['conflicts']} conflicts; "
             f"test suspect share {audit['test_suspect_share']:.3f}; "
@@ -291,8 +292,7 @@ def real_photos(data, work, weights, runs, max_per_class, export):
             f"model {report['finetune']['size_mb']} MB; "
             f"{json.loads((repo / 'metrics/split.json').read_text())['test']} test images"
         )))
-        audit_seconds, _ = command(repo, sys.executable, "-m", "stages.audit")
-        table += trust_rows(name, repo, audit_seconds)
+        table += trust_rows(name, repo)
         if export:
             table += export_rows(name, repo, keras_home)
     return table

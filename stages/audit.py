@@ -14,6 +14,8 @@ findings; and metrics/audit.json (counts, leakage per split, the share of the
 test split that is suspect).
 """
 
+import time
+
 from classifier import params
 from classifier.data import manifest
 from classifier.errors import run
@@ -48,6 +50,7 @@ def wrong_labels(p, classes, x, table):
 
 
 def main():
+    start = time.perf_counter()
     p = params.load()
     a = p.audit
     images = manifest.read()
@@ -74,6 +77,7 @@ def main():
         "leakage": {split: int((leaked.split == split).sum()) for split in ("val", "test")},
         "out_of_sample_accuracy": accuracy,
         "test_suspect_share": round(float((suspects.split == "test").sum()) / test_size, 5),
+        "seconds": round(time.perf_counter() - start, 1),
     })  # fmt: skip
     top = a.gallery
     figures.audit_gallery(issues.head(top), "{label}, looks like {suggestion}\nscore {score:.3f}",
