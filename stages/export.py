@@ -60,10 +60,12 @@ def write_formats(model, names, info, calibration):
     write_json(EXPORT / "model.json", info)
     (EXPORT / "labels.txt").write_text("".join(f"{name}\n" for name in info["classes"]))
     written = {}
-    for name in tqdm(names, desc="export", unit="format"):
-        path = formats.export(model, name, EXPORT, calibration)
+    # The SavedModel first: the float LiteRT files are converted from it.
+    for name in tqdm(sorted(names, key=lambda name: name != "saved_model"), desc="export", unit="format"):
+        saved_model = written["saved_model"][0] if "saved_model" in written else None
+        path = formats.export(model, name, EXPORT, calibration, saved_model)
         written[name] = (path, formats.load(path))
-    return written
+    return {name: written[name] for name in names}
 
 
 def main():

@@ -68,3 +68,27 @@ def test_sigmoid_model_exports_one_probability_per_class_and_the_unknown_score(t
     np.testing.assert_allclose(exported["probabilities"], np.hstack([1 - second, second]), atol=1e-6)
     np.testing.assert_allclose(exported["unknown_score"][:4], 0, atol=1e-6)  # each its own nearest
     assert (exported["unknown_score"][4:] > 1e-5).all()
+
+
+@pytest.mark.parametrize("name", ["tflite", "tflite_dynamic"])
+def test_float_litert_from_the_saved_model_is_the_file_keras_converts(trained, tmp_path, name):
+    saved_model = formats.export(trained, "saved_model", tmp_path / "reused")
+    reused = formats.export(trained, name, tmp_path / "reused", saved_model=saved_model)
+    (tmp_path / "own").mkdir()
+    own = formats.export(trained, name, tmp_path / "own")
+    assert reused.read_bytes() == own.read_bytes()
+    x = coloured(4, seed=4)[0]
+    np.testing.assert_allclose(formats.load(reused)(x), trained.predict(x, verbose=0), atol=1e-5)
+
+
+def test_saved_model_serves_the_model_and_lists_its_variables(trained, tmp_path):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(formats.export(trained, "saved_model", tmp_path)))
+    x = coloured(4, seed=5)[0]
+    expected = trained.predict(x, verbose=0)
+    np.testing.assert_allclose(loaded.serve(x).numpy(), expected, atol=1e-6)
+    served = loaded.signatures["serving_default"](image=tf.constant(x))
+    np.testing.assert_allclose(next(iter(served.values())).numpy(), expected, atol=1e-6)
+    for name in ("variables", "trainable_variables", "non_trainable_variables"):
+        assert [v.shape for v in getattr(loaded, name)] == [v.shape for v in getattr(trained, name)], name

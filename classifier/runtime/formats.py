@@ -8,7 +8,9 @@ the classifier (classifier/model/unknown.py), an array for a network with one
 output (the frozen passes of classifier/runtime/engines.py).
 """
 
+import functools
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +18,16 @@ import numpy as np
 from classifier.errors import UserError
 from classifier.params import require, subset
 
-# export.formats name -> (file written in the export folder, Keras export format)
+# export.formats name -> the file written in the export folder
 FORMATS = {
-    "saved_model": ("saved_model", "tf_saved_model"),
-    "tflite": ("model.tflite", "litert"),
+    "saved_model": "saved_model",
+    "tflite": "model.tflite",
     # int8 weights, float activations and input: no calibration, any CPU.
-    "tflite_dynamic": ("model_dynamic.tflite", "litert"),
+    "tflite_dynamic": "model_dynamic.tflite",
     # int8 weights and activations, uint8 input and output: integer-only
     # accelerators (Edge TPU, NPUs, microcontrollers); calibrated on training images.
-    "tflite_int8": ("model_int8.tflite", "litert"),
-    "onnx": ("model.onnx", "onnx"),
+    "tflite_int8": "model_int8.tflite",
+    "onnx": "model.onnx",
 }
 READABLE = ".keras, .tflite, .onnx or a SavedModel folder"
 
@@ -35,14 +37,71 @@ def check(names):
     require("export", "formats", names, subset(*FORMATS))
 
 
-def converter_options(name, calibration):
-    """Keras' LiteRT export passes these on to tf.lite.TFLiteConverter."""
+def export(model, name, folder, calibration=None, saved_model=None):
+    """Write `model` in format `name` into `folder`, taking uint8 pixels; return the path.
+
+    `calibration`: uint8 training images, for tflite_int8's activation ranges.
+    `saved_model`: the folder where `model`'s saved_model format is written already:
+    the float LiteRT formats are converted from it instead of from a new one.
+    """
+    path = Path(folder) / FORMATS[name]
+    if name == "saved_model":
+        write_saved_model(model, path, "uint8")
+    elif name == "onnx":
+        # Keras' ONNX export refuses a model that was loaded but never called.
+        model(np.zeros((1, *model.input_shape[1:]), "uint8"))
+        model.export(str(path), format="onnx", input_signature=[pixels(model, "uint8")], verbose=False)
+    elif saved_model and name != "tflite_int8":
+        path.write_bytes(litert(saved_model, name, calibration))
+    else:
+        # As Keras' LiteRT export does (keras/src/export/litert.py): a SavedModel, then
+        # its conversion. tflite_int8 is calibrated on float pixels; its converter
+        # makes the input uint8.
+        with tempfile.TemporaryDirectory() as temporary:
+            write_saved_model(model, temporary, "float32" if name == "tflite_int8" else "uint8")
+            path.write_bytes(litert(temporary, name, calibration))
+    return path
+
+
+def pixels(model, dtype):
     import tensorflow as tf
 
+    return tf.TensorSpec((None, *model.input_shape[1:]), dtype, name="image")
+
+
+def write_saved_model(model, path, dtype):
+    """What model.export(format="tf_saved_model") writes, without its search of every
+    layer for lookup tables (this model has none), which traces each nested model
+    again: a third of the time. The variables are listed as Keras' export lists them."""
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint("serve", functools.partial(model.__call__, training=False),
+                         input_signature=[pixels(model, dtype)])
+    for name in ("variables", "trainable_variables", "non_trainable_variables"):
+        archive.add_variable_collection(name, getattr(model, name))
+    archive.write_out(str(path), verbose=False)
+
+
+def litert(saved_model, name, calibration):
+    """The LiteRT file for format `name`, converted from a SavedModel with Keras' settings."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=["serving_default"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    converter.experimental_enable_resource_variables = True
     if name == "tflite_dynamic":
-        return {"optimizations": [tf.lite.Optimize.DEFAULT]}
-    if name != "tflite_int8":
-        return {}
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if name == "tflite_int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative(calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
+def representative(calibration):
+    """tflite_int8's calibration samples: the training images and two more."""
     # One black and one white pixel pin the input's range to 0..255 (whole black
     # and white images would also widen every later layer's range), so that the
     # uint8 input is the pixels themselves (scale 1, zero point 0). A plain grey
@@ -52,32 +111,7 @@ def converter_options(name, calibration):
     samples = calibration.astype("float32")
     samples[0, 0, 0], samples[0, 0, 1] = 0, 255
     samples = np.concatenate([samples, np.full_like(samples[:1], 128)])
-    return {
-        "optimizations": [tf.lite.Optimize.DEFAULT],
-        "representative_dataset": lambda: ([sample[None]] for sample in samples),
-        "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
-        "inference_input_type": tf.uint8,
-        "inference_output_type": tf.uint8,
-    }
-
-
-def export(model, name, folder, calibration=None):
-    """Write `model` in format `name` into `folder`, taking uint8 pixels; return the path.
-
-    `calibration`: uint8 training images, for tflite_int8's activation ranges.
-    """
-    import tensorflow as tf
-
-    file_name, keras_format = FORMATS[name]
-    path = Path(folder) / file_name
-    # tflite_int8 is calibrated on float pixels; its converter makes the input uint8.
-    dtype = tf.float32 if name == "tflite_int8" else tf.uint8
-    pixels = tf.TensorSpec((None, *model.input_shape[1:]), dtype, name="image")
-    # Keras' ONNX export refuses a model that was loaded but never called.
-    model(np.zeros((1, *model.input_shape[1:]), "uint8"))
-    options = converter_options(name, calibration) if keras_format == "litert" else {}
-    model.export(str(path), format=keras_format, input_signature=[pixels], verbose=False, **options)
-    return path
+    return lambda: ([sample[None]] for sample in samples)
 
 
 def size_mb(path):
