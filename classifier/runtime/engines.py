@@ -1,5 +1,5 @@
 """What runs a frozen network's forward pass: TensorFlow, or ONNX Runtime on the
-same network exported by Keras' own `model.export(format="onnx")`.
+same network exported to ONNX (classifier/runtime/formats.py).
 
 On a CPU, ONNX Runtime runs the light backbones 2-3 times faster (bench/bench.py,
 section 1), after a conversion of a few seconds. TensorFlow stays the reference

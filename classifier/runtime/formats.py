@@ -48,9 +48,7 @@ def export(model, name, folder, calibration=None, saved_model=None):
     if name == "saved_model":
         write_saved_model(model, path, "uint8")
     elif name == "onnx":
-        # Keras' ONNX export refuses a model that was loaded but never called.
-        model(np.zeros((1, *model.input_shape[1:]), "uint8"))
-        model.export(str(path), format="onnx", input_signature=[pixels(model, "uint8")], verbose=False)
+        write_onnx(model, path)
     elif saved_model and name != "tflite_int8":
         path.write_bytes(litert(saved_model, name, calibration))
     else:
@@ -81,6 +79,21 @@ def write_saved_model(model, path, dtype):
     for name in ("variables", "trainable_variables", "non_trainable_variables"):
         archive.add_variable_collection(name, getattr(model, name))
     archive.write_out(str(path), verbose=False)
+
+
+def write_onnx(model, path):
+    """What model.export(format="onnx") writes: tf2onnx's conversion of the forward
+    pass, after Keras' own patch of tf2onnx for NumPy 2 (keras is pinned); from the
+    forward pass alone, as write_saved_model, for the same reason."""
+    import tensorflow as tf
+    import tf2onnx
+    from keras.src.export.tf2onnx_lib import patch_tf2onnx
+
+    signature = [pixels(model, "uint8")]
+    forward = tf.function(functools.partial(model.__call__, training=False), input_signature=signature,
+                          autograph=False)
+    patch_tf2onnx()
+    tf2onnx.convert.from_function(forward, signature, output_path=str(path))
 
 
 def litert(saved_model, name, calibration):
