@@ -13,6 +13,7 @@ read: a change to the pool or to unknown.* then reruns this stage and nothing af
 import numpy as np
 import pandas as pd
 
+from classifier import params
 from classifier.errors import UserError, run
 from classifier.model import registry
 from classifier.paths import POOL_FEATURES
@@ -36,13 +37,14 @@ def waiting_features(p):
 
 
 def main():
-    p, _ = registry.load()
-    spec = registry.BACKBONES[p.model.backbone]
-    paths, x, flags = [], np.zeros((0, 0), spec.cache_dtype), np.zeros(0, bool)
+    p = params.load()
+    paths, x, flags = [], np.zeros((0, 0), "float32"), np.zeros(0, bool)
     if p.train.pseudo_labels == "confident":  # params.check: with a pool
         from classifier.files import read_features
         from classifier.training import pseudo_labels
 
+        p, _ = registry.load()  # resolving `auto` asks TensorFlow for GPUs: only here
+        spec = registry.BACKBONES[p.model.backbone]
         if spec.from_scratch:
             raise UserError("train.pseudo_labels: confident needs a pre-trained backbone's features, not the cnn "
                             "baseline's pixels: set it to none")

@@ -1,6 +1,10 @@
 """Pseudo-labels (classifier/training/pseudo_labels.py): confident, never flagged, class-balanced."""
 
+import sys
+
 import numpy as np
+import pandas as pd
+from conftest import make_images, new_project, sh, stages_run
 
 from classifier.training.pseudo_labels import CONFIDENCE, confident
 
@@ -45,9 +49,6 @@ def test_the_unknown_check_flags_a_pool_photo_unlike_every_training_photo():
 def test_train_learns_from_confident_pool_photos_never_flagged_never_in_val_or_test(tmp_path, monkeypatch):
     import json
 
-    import pandas as pd
-
-    from conftest import make_images, stages_run
     from stages import train
 
     images = make_images(tmp_path / "photos", per_class=12)
@@ -80,3 +81,14 @@ def test_train_learns_from_confident_pool_photos_never_flagged_never_in_val_or_t
     train.main()
     again = pd.read_csv(project / "reports/pseudo_labels.csv")
     assert surest not in set(again.path) and len(again) >= len(learnt) - 1
+
+
+def test_without_pseudo_labels_the_stage_writes_empty_outputs_without_tensorflow(tmp_path):
+    """Every `dvc repro` runs it: without pseudo-labels it must not pay TensorFlow's start-up."""
+    (tmp_path / "photos").mkdir()
+    project = new_project(tmp_path / "project", tmp_path / "photos")
+    check = ("import runpy, sys; runpy.run_module('stages.pool_features', run_name='__main__'); "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'sklearn'}))")
+    assert sh(project, sys.executable, "-c", check).stdout.strip().splitlines()[-1] == "[]"
+    assert np.load(project / "data/pool_features/x.npy").size == 0
+    assert pd.read_csv(project / "data/pool_features/paths.csv").empty
