@@ -1,10 +1,12 @@
 """evaluate's scores and curves for more than two classes, against scikit-learn's own averages."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn import metrics
 
-from classifier.report.scores import curves, per_class, scores
+from classifier.report.scores import balanced_accuracy, curves, per_class, scores
 
 
 @pytest.fixture
@@ -55,3 +57,16 @@ def test_per_class_table_is_worst_first():
     assert table.support.tolist() == [4, 10, 10]
     assert scores(y, np.eye(3)[predicted] * 0.97 + 0.01, ["a", "b", "c"])["worst_class"] == {
         "name": "c", "recall": 0.25, "support": 4}
+
+
+def test_balanced_accuracy_of_every_resample_is_scikit_learns():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 12)
+    predicted = np.where(rng.random(12) < 0.6, y, rng.integers(0, 4, 12))
+    resamples = rng.integers(0, 12, (50, 12))  # small: many miss a class
+    assert sum(len(np.unique(y[i])) < 4 for i in resamples) > 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a class predicted but not in the resample
+        expected = [metrics.balanced_accuracy_score(y[i], predicted[i]) for i in resamples]
+    assert balanced_accuracy(y[resamples], predicted[resamples]) == pytest.approx(expected)
+    assert balanced_accuracy(y, predicted) == pytest.approx(metrics.balanced_accuracy_score(y, predicted))

@@ -29,12 +29,25 @@ def wilson(right, total):
 
 def balanced_ci(y, predicted, seed=0):
     """A 95% percentile-bootstrap interval of balanced accuracy (1,000 resamples of the test images)."""
-    statistic = lambda truth, said: metrics.balanced_accuracy_score(truth, said)  # noqa: E731
-    with np.errstate(all="ignore"):  # a resample may miss a class: sklearn warns, the mean holds
-        result = stats.bootstrap((y, predicted), statistic, paired=True, vectorized=False, n_resamples=1000,
-                                 method="percentile", rng=np.random.default_rng(seed))
+    result = stats.bootstrap((y, predicted), balanced_accuracy, paired=True, vectorized=True, n_resamples=1000,
+                             method="percentile", rng=np.random.default_rng(seed))
     low, high = result.confidence_interval
     return {"low": round(float(low), 4), "high": round(float(high), 4)}
+
+
+def balanced_accuracy(truth, said, axis=-1):
+    """scikit-learn's balanced_accuracy_score (the mean recall over the classes in `truth`)
+    of each row: all the bootstrap's resamples at once, a hundred times faster than one
+    call per resample."""
+    rows = truth.ndim == 2
+    truth, said = np.atleast_2d(truth), np.atleast_2d(said)
+    k = int(max(truth.max(), said.max())) + 1
+    cells = np.arange(len(truth))[:, None] * k + truth  # (resample, class) pairs, numbered
+    support = np.bincount(cells.ravel(), minlength=truth.shape[0] * k).reshape(-1, k)
+    right = np.bincount(cells[truth == said], minlength=truth.shape[0] * k).reshape(-1, k)
+    with np.errstate(invalid="ignore"):  # a resample may miss a class: the mean is over those it has
+        result = np.nanmean(np.where(support > 0, right / np.maximum(support, 1), np.nan), axis=1)
+    return result if rows else result[0]
 
 
 def with_ci(name, right, total):
