@@ -91,20 +91,29 @@ def app(images, pristine, tmp_path_factory):
     set_params(project, {"clean": {"max_bytes": MAX_BYTES}, "data": {"unlabelled_dir": str(pool)}})
     committed_repro(project)
     findings(project)
-    port, log = free_port(), project.parent / "network.log"
-    server = subprocess.Popen([sys.executable, "-c", GUARD, str(log), "--port", str(port)], cwd=project,
-                              stdout=subprocess.DEVNULL, stderr=(project.parent / "server.err").open("w"))
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(240):
-        try:
-            if requests.get(url, timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            assert server.poll() is None, (project.parent / "server.err").read_text()[-3000:]
-            time.sleep(0.5)
+    log = project.parent / "network.log"
+    server, url = serve(project, log, project.parent / "server.err")
     yield project, url, log
     server.terminate()
     server.wait(30)
+
+
+def serve(project, log, errors):
+    """(process, url): the app serving `project` on 127.0.0.1, its sockets guarded
+    (their attempts in `log`), once it answers."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", GUARD, str(log), "--port", str(port)], cwd=project,
+                              stdout=subprocess.DEVNULL, stderr=errors.open("w"))
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(240):
+        try:
+            if requests.get(url, timeout=5).ok:
+                return server, url
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting on a busy machine
+            assert server.poll() is None, errors.read_text()[-3000:]
+            time.sleep(0.5)
+    server.terminate()
+    raise AssertionError(f"the app did not answer at {url} in two minutes: {errors.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")

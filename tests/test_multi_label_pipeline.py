@@ -271,14 +271,10 @@ def test_the_model_card_reports_map_and_f1_with_intervals_and_the_labels(project
 
 def test_the_apps_views_take_label_sets_in_a_browser(project, tmp_path):
     """Try, Review and Label in headless Chromium, served from a copy of the project."""
-    import subprocess
-    import time
-
-    import requests
     from playwright.sync_api import sync_playwright
 
     from conftest import browser, workspace_copy
-    from test_app import GUARD, free_port, row, upload
+    from test_app import row, serve, upload
 
     copy = workspace_copy(project, tmp_path / "copy")
     photo = pd.read_csv(copy / "data/split/manifest.csv", keep_default_na=False).path[0]
@@ -287,18 +283,8 @@ def test_the_apps_views_take_label_sets_in_a_browser(project, tmp_path):
         (copy / f"reports/audit/{other}.csv").unlink(missing_ok=True)
     for decisions, header in (("relabel", "path,label"), ("reviewed", "path,finding,decision"), ("labelled", "path,label")):
         (copy / f"data/{decisions}.csv").write_text(header + "\n")  # none from the tests before
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", GUARD, str(tmp_path / "network.log"), "--port", str(port)],
-                              cwd=copy, stdout=subprocess.DEVNULL, stderr=(tmp_path / "server.err").open("w"))
-    url = f"http://127.0.0.1:{port}/"
+    server, url = serve(copy, tmp_path / "network.log", tmp_path / "server.err")
     try:
-        for _ in range(240):
-            try:
-                if requests.get(url, timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                assert server.poll() is None, (tmp_path / "server.err").read_text()[-3000:]
-                time.sleep(0.5)
         with sync_playwright() as playwright:
             chromium = playwright.chromium.launch(executable_path=browser(), args=["--no-sandbox"])
             page = chromium.new_page()
