@@ -1,5 +1,6 @@
 """Helpers: tiny generated image sets and throw-away copies of the project."""
 
+import contextlib
 import importlib
 import io
 import os
@@ -15,6 +16,7 @@ import yaml
 from filelock import FileLock
 from PIL import Image
 
+from classifier.errors import run
 from tools.generated import COLORS, TEST_PARAMS, environment, make_images  # noqa: F401 (for the test modules)
 from tools.scratch import merge, project, set_params  # noqa: F401 (set_params: for the test modules)
 
@@ -113,6 +115,37 @@ def stage(cwd, name, *args, **kwargs):
 def tool(cwd, name, *args, **kwargs):
     """A command-line tool: predict, compare or check."""
     return sh(cwd, sys.executable, "-m", f"classifier.cli.{name}", *args, **kwargs)
+
+
+PREDICT = "classifier.cli.predict"  # in_process(cwd, PREDICT, ...)
+
+
+def in_process(cwd, module, *args, check=True):
+    """`python -m module args` in `cwd`, run in this process as its `__main__` block
+    runs it (`errors.run(main)`: a UserError is one line on stderr and exit code 2),
+    with what `sh` returns. For tests of what a stage or tool writes and says, where
+    a process of its own is not the subject: TensorFlow starts once per test worker
+    instead of once per call (about 5 s of CPU)."""
+    main = importlib.import_module(module).main
+    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+    here, argv = os.getcwd(), sys.argv
+    os.chdir(cwd)
+    sys.argv = [module, *map(str, args)]
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            run(main)
+    except SystemExit as exit:
+        code = 0 if exit.code is None else exit.code if isinstance(exit.code, int) else 1  # as Python exits
+    finally:
+        os.chdir(here)
+        sys.argv = argv
+        if "keras" in sys.modules:  # the next call starts as a process of its own would
+            sys.modules["keras"].backend.clear_session()
+    result = subprocess.CompletedProcess([module, *args], code, stdout.getvalue(), stderr.getvalue())
+    result.output = result.stdout + result.stderr
+    if check and code != 0:
+        raise AssertionError(f"{module} {' '.join(map(str, args))} failed ({code}):\n{result.output}")
+    return result
 
 
 def new_project(directory, data_dir, overrides=()):

@@ -18,7 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import browser, committed_repro, copy_of, dvc, make_images, set_params, stage, tool
+from conftest import PREDICT, browser, committed_repro, copy_of, dvc, in_process, make_images, set_params, stage
 
 # The server runs with its sockets guarded: a connection or name lookup for
 # anything but this machine is refused and written to the log the tests read.
@@ -272,7 +272,7 @@ def test_label_next_puts_every_pool_photo_in_one_queue_with_predicts_suggestion(
     waiting = queue[queue.queue == "next"]
     assert waiting["rank"].astype(int).tolist() == list(range(1, len(waiting) + 1))
     assert len(waiting) + (queue.queue == "unknown").sum() == 13
-    lines = tool(project, "predict", str(pool / "cat"), str(pool / "dog"), str(pool / "board.png")).stdout
+    lines = in_process(project, PREDICT, pool / "cat", pool / "dog", pool / "board.png").stdout
     for line in map(json.loads, lines.splitlines()):
         row = queue.loc[str(Path(line["path"]).relative_to(pool))]
         assert (row.suggested, float(row.confidence)) == (line["label"], pytest.approx(line["confidence"], abs=1e-3))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from test_pipeline import EXAMPLES, NO_STAGES
 
-from conftest import COLORS, SHARED, make_images, sh, stages_run, tool
+from conftest import COLORS, PREDICT, SHARED, in_process, make_images, sh, stages_run
 
 CLASSES = sorted(COLORS)  # six
 # Random MobileNetV2 weights give features of ~1e-12 (every image alike): with
@@ -58,7 +58,7 @@ def test_calibration_changes_confidences_not_labels(project):
     assert len(unsure), "the test needs an image the model is not sure of"
     # T < 1 sharpens (the model was under-confident on val), T > 1 softens.
     assert ((unsure.finetune_calibrated > unsure.finetune_confidence) == (info["temperature"] < 1)).all()
-    lines = [json.loads(line) for line in tool(project, "predict", *unsure.path).stdout.splitlines()]
+    lines = [json.loads(line) for line in in_process(project, PREDICT, *unsure.path).stdout.splitlines()]
     assert [line["label"] for line in lines] == unsure.finetune.tolist()
     assert [line["confidence"] for line in lines] == pytest.approx(unsure.finetune_calibrated.tolist(), abs=1e-4)
 

@@ -17,7 +17,7 @@ from classifier.data import manifest
 from classifier.data.inputs import batches
 from classifier.model import backbones, tasks
 from classifier.report import label_sets
-from conftest import sh, stages_run, tool
+from conftest import PREDICT, in_process, sh, stages_run
 from test_pipeline import EXAMPLES, NO_STAGES
 from tools.generated import CHANNELS, make_label_sets
 
@@ -113,7 +113,7 @@ def test_example_programs_print_the_label_sets(project, name):
 def test_predict_prints_every_label_over_its_threshold(project):
     info = read(project, "models/model.json")
     table = pd.read_csv(project / "plots/test_predictions.csv", keep_default_na=False)
-    result = tool(project, "predict", *table.path, "--top-k", "2")
+    result = in_process(project, PREDICT, *table.path, "--top-k", "2")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["path"] for line in lines] == list(table.path)
     for line, (_, row) in zip(lines, table.iterrows()):

@@ -20,7 +20,7 @@ from PIL import Image
 from classifier.cli import predict
 from classifier.data.inputs import batches
 from classifier.model import backbones
-from conftest import ROOT, browser, dvc, environment, make_hostile, set_params, sh, stage, tool, workspace_copy
+from conftest import PREDICT, ROOT, browser, dvc, environment, in_process, make_hostile, set_params, sh, tool, workspace_copy
 
 # Every test here reads the one session-wide `baseline` project (see conftest);
 # `--dist loadfile` keeps them on one worker, which builds it once.
@@ -99,15 +99,15 @@ def test_eval_calibration_is_what_the_temperature_does(baseline):
 
 def test_predict_explains_and_averages_flips(baseline, tmp_path):
     table = pd.read_csv(baseline / "plots/test_predictions.csv")
-    result = tool(baseline, "predict", "--tta", "--explain", str(tmp_path / "why"), *table.path[:2])
+    result = in_process(baseline, PREDICT, "--tta", "--explain", tmp_path / "why", *table.path[:2])
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 2
     for line in lines:
         with Image.open(line["explanation"]) as figure:
             assert figure.format == "PNG" and figure.size[0] > 300
         assert line["label"] in ("cat", "dog")
-    refused = tool(baseline, "predict", "--explain", str(tmp_path), "--model", "models/export/model.onnx",
-                    table.path[0], check=False)
+    refused = in_process(baseline, PREDICT, "--explain", tmp_path, "--model", "models/export/model.onnx",
+                         table.path[0], check=False)
     assert refused.returncode == 2 and "--explain needs the Keras model" in refused.stderr
 
 
@@ -219,7 +219,7 @@ def test_predict_matches_evaluate_and_reports_broken_files(baseline, tmp_path):
     assert [t["label"] for t in top] == [by_name["red.png"]["label"], {"cat": "dog", "dog": "cat"}[top[0]["label"]]]
     assert sum(t["confidence"] for t in top) == pytest.approx(1)
 
-    globbed = tool(baseline, "predict", str(folder / "*.png"))
+    globbed = in_process(baseline, PREDICT, folder / "*.png")
     assert [json.loads(line)["path"] for line in globbed.stdout.splitlines()] == [str(folder / "red.png")]
     for _, row in table[:3].iterrows():
         line = by_name[row.path.split("/")[-1]]
@@ -380,15 +380,11 @@ def test_example_program_classifies_a_test_photo(baseline, name):
 
 
 @pytest.mark.parametrize("exported", sorted(FILES.values()))
-def test_predict_reads_exported_models(baseline, exported, monkeypatch, capsys):
+def test_predict_reads_exported_models(baseline, exported):
     # In this process (no TensorFlow start-up per format); the CLI itself is
     # run as a subprocess by test_predict_matches_evaluate_and_reports_broken_files.
     table = pd.read_csv(baseline / "plots/test_predictions.csv")
-    model = baseline / "models/export" / exported
-    monkeypatch.chdir(baseline)
-    monkeypatch.setattr(sys, "argv", ["predict", "--model", str(model), *table.path])
-    predict.main()
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lines = predicted(baseline, baseline / "models/export" / exported, table.path)
     labels = np.array([line["label"] for line in lines])
     confidences = [line["confidence"] for line in lines]
     if exported in (FILES["tflite_int8"], FILES["tflite_dynamic"]):
@@ -399,13 +395,13 @@ def test_predict_reads_exported_models(baseline, exported, monkeypatch, capsys):
 
 
 def test_predict_refuses_an_unknown_model_format(baseline):
-    result = tool(baseline, "predict", "--model", "models/model.json", "x.jpg", check=False)
+    result = in_process(baseline, PREDICT, "--model", "models/model.json", "x.jpg", check=False)
     assert result.returncode == 2
     assert "models/model.json: not a model file this tool reads (.keras, .tflite" in result.stderr
 
 
 def test_predict_without_a_model_says_to_run_repro(tmp_path, baseline):
-    result = tool(baseline, "predict", "--model", str(tmp_path / "none.keras"), "x.jpg", check=False)
+    result = in_process(baseline, PREDICT, "--model", tmp_path / "none.keras", "x.jpg", check=False)
     assert result.returncode == 2
     assert "run `dvc repro` first" in result.stderr
     assert "Traceback" not in result.stderr
@@ -450,7 +446,7 @@ def test_train_keeps_the_head_with_the_lower_val_loss(baseline):
 def test_choose_by_folds_chooses_the_head_by_cross_validation(baseline, tmp_path):
     project = workspace_copy(baseline, tmp_path / "copy")
     set_params(project, {"head": {"choose_by": "folds"}})
-    result = stage(project, "train")
+    result = in_process(project, "stages.train")
     report = json.loads((project / "metrics/train.json").read_text())["head"]
     losses = report["loss_calibrated"]
     assert report["judged_on"] == "5-fold cross-validation on train + val" and report["judged_on"] in result.stdout
@@ -473,7 +469,7 @@ def test_a_logistic_head_alone_leaves_an_empty_training_log(baseline, tmp_path):
 def test_same_params_give_the_same_head(baseline, tmp_path):
     # (The same for finetune: test_killed_finetune_resumes... ends exactly where the baseline did.)
     copy = workspace_copy(baseline, tmp_path / "copy")
-    stage(copy, "train")
+    in_process(copy, "stages.train")
     expected, got = weights(baseline / "models/head.keras"), weights(copy / "models/head.keras")
     assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
 
@@ -533,7 +529,7 @@ def test_predict_survives_a_folder_of_hostile_files(baseline, tmp_path):
     # 60 MB more than for one photo here (900 MB with the 1 GB file read whole).
     assert peak - peak_one < 150, (peak, peak_one)
 
-    globbed = sh(baseline, sys.executable, "-m", "classifier.cli.predict", f"{folder}/**/*.png", check=False)
+    globbed = in_process(baseline, PREDICT, f"{folder}/**/*.png", check=False)
     assert sorted(Path(json.loads(line)["path"]).name for line in globbed.stdout.splitlines()) == [
         "a.png", "bomb.png", "grey16.png"]
 
@@ -545,20 +541,17 @@ def test_predict_keeps_input_order_across_chunks(baseline, tmp_path):
     for at in (5, 33):  # one bad file in each chunk
         paths.insert(at, str(tmp_path / "bad.jpg"))
     assert len(paths) > predict.CHUNK
-    lines = [json.loads(line) for line in tool(baseline, "predict", *paths, check=False).stdout.splitlines()]
+    lines = [json.loads(line) for line in in_process(baseline, PREDICT, *paths, check=False).stdout.splitlines()]
     assert [line["path"] for line in lines] == paths
     assert [i for i, line in enumerate(lines) if "error" in line] == [5, 33]
     assert [line["label"] for line in lines if "label" in line] == table.finetune.tolist() * 5
 
 
-def test_predict_max_pixels_option(baseline, monkeypatch, capsys):
+def test_predict_max_pixels_option(baseline):
     photo = baseline / pd.read_csv(baseline / "plots/test_predictions.csv").path[0]
-    monkeypatch.chdir(baseline)
-    monkeypatch.setattr(sys, "argv", ["predict", "--max-pixels", "100", str(photo)])
-    with pytest.raises(SystemExit) as exit:
-        predict.main()
-    assert exit.value.code == 1
-    assert json.loads(capsys.readouterr().out)["error"].startswith("too_large: ")
+    result = in_process(baseline, PREDICT, "--max-pixels", "100", photo, check=False)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["error"].startswith("too_large: ")
 
 
 def interrupt_after_epoch(monkeypatch, epoch):
@@ -630,7 +623,7 @@ def test_backup_of_other_params_is_discarded(baseline, tmp_path, monkeypatch):
     monkeypatch.undo()
     monkeypatch.chdir(project)
     set_params(project, {"train": {"epochs": 3}})
-    result = stage(project, "train")
+    result = in_process(project, "stages.train")
     assert "train: params, code or input data changed since the backup in backup/train; starting over" in result.stdout
     assert "Epoch 1/3" in result.stdout
 
@@ -708,7 +701,7 @@ def test_multiworker_is_refused_while_keras_cannot_fit_with_it(baseline, tmp_pat
     # ... so the pipeline says so in one line instead of a traceback.
     copy = workspace_copy(baseline, tmp_path / "copy")
     set_params(copy, {"train": {"distribute": "multiworker"}})
-    result = stage(copy, "train", check=False)
+    result = in_process(copy, "stages.train", check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().endswith("the DVC experiment queue to spread experiments over machines")
 
@@ -757,7 +750,7 @@ def test_outputs_round_trip_through_a_dvc_remote(baseline, tmp_path):
 def test_finetune_with_cutmix_and_ema_trains_on_mixed_views(baseline, tmp_path):
     project = workspace_copy(baseline, tmp_path / "copy")
     set_params(project, {"finetune": {"mix": "cutmix", "ema": 0.5}})
-    stage(project, "finetune")
+    in_process(project, "stages.finetune")
     log = "logs/finetune/plots/metrics/train/loss.tsv"
     mixed, plain = (pd.read_csv(folder / log, sep="\t")["loss"] for folder in (project, baseline))
     assert (mixed > plain).all()  # mixed labels cannot be fitted as closely as plain ones
@@ -775,22 +768,20 @@ def unlike_the_photos(folder):
     return sorted(folder.iterdir())
 
 
-def predicted(project, model, paths, monkeypatch, capsys, *options):
-    monkeypatch.chdir(project)
-    monkeypatch.setattr(sys, "argv", ["predict", "--model", str(model), *options, *map(str, paths)])
-    predict.main()
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+def predicted(project, model, paths, *options):
+    """predict's lines for `paths`, read with `model`."""
+    return [json.loads(line) for line in in_process(project, PREDICT, "--model", model, *options, *paths).stdout.splitlines()]
 
 
 def test_the_unknown_threshold_lets_pass_share_of_the_val_and_cross_fitted_training_photos_through(
-        baseline, monkeypatch, capsys):
+        baseline):
     from classifier.model import unknown
     from classifier.model.backbones import load_model
 
     check = json.loads((baseline / "models/unknown.json").read_text())
     manifest = pd.read_csv(baseline / "data/split/manifest.csv")
     val = manifest[manifest.split == "val"].path
-    lines = predicted(baseline, "models/model.keras", val, monkeypatch, capsys)
+    lines = predicted(baseline, "models/model.keras", val)
     bank = load_model(baseline / "models/unknown.keras").get_layer("unknown_score").get_weights()[0]
     assert check["val_photos"] == len(val) and check["training_photos"] == len(bank)
     # The scores it rests on, recomputed: the val photos' as predict gives them, the training
@@ -802,21 +793,20 @@ def test_the_unknown_threshold_lets_pass_share_of_the_val_and_cross_fitted_train
     assert check["val_passed"] == pytest.approx((scores[:len(val)] <= check["threshold"]).mean(), abs=1e-4)
 
 
-def test_photos_unlike_the_training_photos_are_flagged_alike_by_every_format(baseline, tmp_path, monkeypatch, capsys):
+def test_photos_unlike_the_training_photos_are_flagged_alike_by_every_format(baseline, tmp_path):
     strange = unlike_the_photos(tmp_path / "strange")
     table = pd.read_csv(baseline / "plots/test_predictions.csv")
     photos = [*strange, *table.path]
-    lines = predicted(baseline, "models/model.keras", photos, monkeypatch, capsys)
+    lines = predicted(baseline, "models/model.keras", photos)
     assert [line["unknown"] for line in lines[:2]] == [True, True]
     assert all(line["label"] in ("cat", "dog") for line in lines[:2])  # nothing lost: the label stays
     assert [line["unknown"] for line in lines[2:]] == table.unknown.tolist()
     assert [line["unknown_score"] for line in lines[2:]] == pytest.approx(table.unknown_score.tolist(), abs=1e-5)
     for exported in ("model.onnx", "model.tflite", "saved_model"):
-        got = predicted(baseline, baseline / "models/export" / exported, photos, monkeypatch, capsys)
+        got = predicted(baseline, baseline / "models/export" / exported, photos)
         assert [line["unknown"] for line in got] == [line["unknown"] for line in lines], exported
         assert [line["unknown_score"] for line in got] == pytest.approx([line["unknown_score"] for line in lines], abs=1e-4)
-    rejected = predicted(baseline, baseline / "models/export/model.onnx", strange[:1], monkeypatch, capsys,
-                         "--reject-unknown")
+    rejected = predicted(baseline, baseline / "models/export/model.onnx", strange[:1], "--reject-unknown")
     assert rejected[0]["label"] is None and rejected[0]["unknown"]
 
 

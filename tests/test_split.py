@@ -12,15 +12,14 @@ from sklearn.model_selection import train_test_split
 from classifier.data.folders import given_splits
 from classifier.data.splitting import MIN_PER_CLASS, check_counts, near_duplicates
 from classifier.errors import UserError
-from conftest import dvc, make_images, new_project, stage
+from conftest import in_process, make_images, stages_run
 
 
 def test_a_folder_that_comes_split_keeps_its_split(tmp_path):
     """Train/ and Validation/ (any case) are kept; the missing test split is carved from train only."""
     make_images(tmp_path / "photos/Train", per_class=14)
     make_images(tmp_path / "photos/Validation", per_class=5, seed=1)
-    project = new_project(tmp_path / "project", tmp_path / "photos")
-    dvc(project, "repro", "split")
+    project = stages_run(tmp_path / "project", tmp_path / "photos", until="split")
 
     assert json.loads((project / "data/given_splits.json").read_text()) == {"splits": ["train", "val"]}
     assert len(list((project / "data/raw/cat/val").iterdir())) == 5
@@ -103,8 +102,7 @@ def test_near_identical_shots_stay_in_one_split(tmp_path):
     for i in range(8):  # eight bursts: each cat photo re-saved twice, more compressed, smaller
         for scale, quality in ((10, 60), (9, 90)):
             (photos / f"cat/cat.{i}.copy{scale}.jpg").write_bytes(resaved(photos / f"cat/cat.{i}.jpg", scale, quality))
-    project = new_project(tmp_path / "project", photos)
-    dvc(project, "repro", "split")
+    project = stages_run(tmp_path / "project", photos, until="split")
     manifest = pd.read_csv(project / "data/split/manifest.csv")
     bursts = by_burst(manifest)
     assert len(bursts) == 8 and (bursts.size() == 3).all()
@@ -114,7 +112,7 @@ def test_near_identical_shots_stay_in_one_split(tmp_path):
     assert report["groups_across_splits"] == 0
 
     (project / "params.yaml").write_text((project / "params.yaml").read_text().replace("group: duplicates", "group: none"))
-    stage(project, "split")
+    in_process(project, "stages.split")
     drawn = pd.read_csv(project / "data/split/manifest.csv")
     listed = drawn[["path", "label"]].sort_values("path", ignore_index=True)  # as split lists the clean images
     expected = old_split(listed, 0.25, 0.25, 42)
@@ -125,14 +123,13 @@ def test_near_identical_shots_stay_in_one_split(tmp_path):
 
 def test_relabelled_photos_move_class_and_bad_lines_stop(tmp_path):
     make_images(tmp_path / "photos", per_class=12)
-    project = new_project(tmp_path / "project", tmp_path / "photos")
-    dvc(project, "repro", "split")
+    project = stages_run(tmp_path / "project", tmp_path / "photos", until="split")
     before = pd.read_csv(project / "data/split/manifest.csv")
     moved = before[before.label == "cat"].path.iloc[0]
     excluded = before.path.iloc[-1]
     (project / "data/relabel.csv").write_text(f"path,label\n{moved},dog\n{excluded},cat\n")
     (project / "data/exclude.csv").write_text(f"path,reason\n{excluded},blurred\n")
-    result = dvc(project, "repro", "split")
+    result = in_process(project, "stages.split")
     assert "1 excluded (data/exclude.csv), 1 relabelled (data/relabel.csv)" in result.output
     after = pd.read_csv(project / "data/split/manifest.csv")
     assert after.set_index("path").label[moved] == "dog" and excluded not in set(after.path)
@@ -140,5 +137,5 @@ def test_relabelled_photos_move_class_and_bad_lines_stop(tmp_path):
     assert json.loads((project / "metrics/split.json").read_text())["relabelled"] == 1
 
     (project / "data/relabel.csv").write_text(f"path,label\n{moved},owl\n")
-    result = stage(project, "split", check=False)
+    result = in_process(project, "stages.split", check=False)
     assert result.returncode != 0 and "data/relabel.csv: 'owl' is not a class (classes: cat, dog)" in result.stderr

@@ -17,7 +17,7 @@ from PIL import Image
 from classifier.report.card import SHOWN_CLASSES
 from classifier.report.figures import MATRIX_CLASSES
 from classifier.report.scores import LISTED_CLASSES
-from conftest import stages_run, tool
+from conftest import PREDICT, in_process, stages_run
 
 CLASSES = [f"{('fleur é', '花', 'class')[i % 3]} {i:03d}" for i in range(30)]
 assert len(CLASSES) > max(MATRIX_CLASSES, LISTED_CLASSES, SHOWN_CLASSES)
@@ -67,5 +67,5 @@ def test_class_names_with_spaces_and_other_letters_go_end_to_end(project):
     labels = (project / "models/export/labels.txt").read_text(encoding="utf-8").splitlines()
     assert labels == sorted(CLASSES)
     photo = pd.read_csv(project / "data/split/manifest.csv").query("split == 'test'").path.iloc[0]
-    line = json.loads(tool(project, "predict", photo).stdout)
+    line = json.loads(in_process(project, PREDICT, photo).stdout)
     assert line["label"] in CLASSES
