@@ -66,7 +66,7 @@ def main():
     dropped, moved = excluded(images), relabelled(images, task)
     moved = {path: label for path, label in moved.items() if path not in dropped}
     images = images[~images.path.isin(dropped)].reset_index(drop=True)
-    images["label"] = images.path.map(moved).fillna(images.label)
+    images["label"] = [moved.get(path, label) for path, label in zip(images.path, images.label)]
     check_counts(images, task)
     images["group"] = near_duplicates(images.phash) if p.split.group == "duplicates" else range(len(images))
     manifest, origin = split(images, {"val": p.split.val, "test": p.split.test}, p.split.seed, task)
