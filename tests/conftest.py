@@ -136,6 +136,9 @@ def in_process(cwd, module, *args, check=True):
             run(main)
     except SystemExit as exit:
         code = 0 if exit.code is None else exit.code if isinstance(exit.code, int) else 1  # as Python exits
+    except Exception as error:  # a crash: its traceback, with what the run had printed
+        error.add_note(f"{module} printed:\n{stdout.getvalue()}{stderr.getvalue()}")
+        raise
     finally:
         os.chdir(here)
         sys.argv = argv
@@ -200,21 +203,13 @@ STAGES = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])  # in t
 
 
 def stages_run(directory, data_dir, overrides=(), until=None):
-    """A new project with every stage's outputs (up to the stage `until`), made by calling
-    each stage's main() in dvc.yaml's order in this process: TensorFlow is imported once
-    per test worker, not once per stage (about 6 s of CPU each). For tests that read the
-    outputs; where DVC's behaviour is the subject (what reruns, dvc.lock), use `reproduced`."""
-    import keras  # noqa: PLC0415 (only the tests that call this pay for it)
-
+    """A new project with every stage's outputs (up to the stage `until`), made by running
+    each stage `in_process` in dvc.yaml's order: TensorFlow is imported once per test
+    worker, not once per stage. For tests that read the outputs; where DVC's behaviour
+    is the subject (what reruns, dvc.lock), use `reproduced`."""
     project = new_project(directory, data_dir, overrides)
-    here = os.getcwd()
-    os.chdir(project)  # the stages read params.yaml and write their outputs here
-    try:
-        for name in STAGES[:STAGES.index(until) + 1 if until else None]:
-            importlib.import_module(f"stages.{name}").main()
-            keras.backend.clear_session()  # each stage starts as in a process of its own
-    finally:
-        os.chdir(here)
+    for name in STAGES[:STAGES.index(until) + 1 if until else None]:
+        in_process(project, f"stages.{name}")
     return project
 
 
