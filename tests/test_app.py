@@ -140,6 +140,13 @@ def expected(project, photo):
     return table.finetune[photo], f"{table.finetune_calibrated[photo]:.1%}"
 
 
+def test_a_pool_and_an_upload_limit_rerun_only_the_stages_that_read_them(app):
+    project, _, _ = app
+    log = project.with_suffix(".repro.log").read_text()
+    # clean reruns and changes no photo: DVC skips what follows it; evaluate reads neither.
+    assert re.findall(r"Running stage '(\w+)'", log) == ["scan", "download", "clean", "pool_features", "label_next"]
+
+
 def test_nothing_leaves_the_machine(app, page):
     _, url, log = app
     page.get_by_role("tab", name="Model").click()
