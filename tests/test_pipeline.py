@@ -597,16 +597,13 @@ def test_killed_stage_resumes_and_ends_as_an_uninterrupted_run(baseline, tmp_pat
         np.testing.assert_array_equal(resumed.iloc[:, -1], whole.iloc[:, -1])
 
 
-def test_finetuning_that_hurts_is_dropped_by_the_stage(baseline, tmp_path, monkeypatch):
-    from stages import evaluate, finetune
-
+def test_finetuning_that_hurts_is_dropped_by_the_stage(baseline, tmp_path):
     project = workspace_copy(baseline, tmp_path / "copy")
     set_params(project, {"finetune": {"lr": 0.01}})  # 100x the test's: it wrecks the backbone
-    monkeypatch.chdir(project)
-    finetune.main()
+    in_process(project, "stages.finetune")
     report = json.loads((project / "metrics/finetune.json").read_text())["finetune"]
     assert report["kept"] is False and report["p_hurt"] < 0.05
-    evaluate.main()  # the "fine-tuned" model is backbone + head as they were: the head's predictions
+    in_process(project, "stages.evaluate")  # the "fine-tuned" model is backbone + head as they were
     table = pd.read_csv(project / "plots/test_predictions.csv")
     assert table.finetune.tolist() == table["head"].tolist()
     np.testing.assert_allclose(table.finetune_confidence, table.head_confidence, atol=1e-4)
@@ -658,22 +655,17 @@ def test_killed_features_resume_where_they_stopped(baseline, tmp_path, monkeypat
         np.testing.assert_array_equal(np.load(project / "data/features" / name), array, err_msg=name)
 
 
-def test_onnxruntime_engine_gives_tensorflows_features_and_scores(baseline, tmp_path, monkeypatch, capsys):
-    from stages import evaluate, features
-
+def test_onnxruntime_engine_gives_tensorflows_features_and_scores(baseline, tmp_path):
     project = workspace_copy(baseline, tmp_path / "copy")
     set_params(project, {"runtime": {"engine": "onnxruntime"}})
-    monkeypatch.chdir(project)
-    features.main()
-    assert "ONNX Runtime: first batch within" in capsys.readouterr().out
+    assert "ONNX Runtime: first batch within" in in_process(project, "stages.features").stdout
     assert not (project / "backup").exists()
     for split in ("train", "val", "test"):
         got, expected = (np.load(root / f"data/features/{split}_x.npy") for root in (project, baseline))
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4 * np.abs(expected).max(), err_msg=split)
 
     # evaluate's passes of the fine-tuned model run on ONNX Runtime too.
-    evaluate.main()
-    assert "ONNX Runtime: first batch within" in capsys.readouterr().out
+    assert "ONNX Runtime: first batch within" in in_process(project, "stages.evaluate").stdout
     got, expected = (json.loads((root / "metrics/eval.json").read_text())["finetune"] for root in (project, baseline))
     assert got["accuracy"] == expected["accuracy"] and got["tta"]["accuracy"] == expected["tta"]["accuracy"]
     assert got["loss"] == pytest.approx(expected["loss"], abs=1e-4)
