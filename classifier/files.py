@@ -2,8 +2,8 @@
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,13 +40,14 @@ def replaced(path, suffix=""):
     writer has a file of its own, so two at once cannot mix their bytes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(handle)
-    part = Path(name)
+    part = path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffix}")
+    # O_EXCL: this writer's own file. Mode 0o666 less the umask, as any new file
+    # gets (mkstemp's is private to its owner: teammates could not read it).
+    os.close(os.open(part, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         yield part
         if path.exists():
-            shutil.copymode(path, part)  # mkstemp's file is private to its owner
+            shutil.copymode(path, part)
         flush(part)
         os.replace(part, path)
         flush(path.parent)

@@ -84,3 +84,15 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path):
     with replaced(target) as part:
         part.write_text("new\n")
     assert target.read_text() == "new\n" and os.listdir(tmp_path) == ["queue.csv"]
+
+
+def test_a_new_file_gets_the_mode_any_new_file_gets(tmp_path):
+    """Not mkstemp's owner-only 0600: teammates sharing a project read its metrics and decisions."""
+    (tmp_path / "plain").write_text("")
+    with replaced(tmp_path / "new.json") as part:
+        part.write_text("{}\n")
+    assert os.stat(tmp_path / "new.json").st_mode == os.stat(tmp_path / "plain").st_mode
+    os.chmod(tmp_path / "new.json", 0o640)  # and a file that exists keeps its own
+    with replaced(tmp_path / "new.json") as part:
+        part.write_text("[]\n")
+    assert os.stat(tmp_path / "new.json").st_mode & 0o777 == 0o640
